@@ -1,0 +1,211 @@
+"""Typed configs: dataclasses with documented defaults, YAML files and dotted overrides (`loss.style=250`).
+
+The same dotted keys work on the command line, in YAML and in Tune search spaces. Unknown keys and values of the
+wrong type are refused with a one-line `ConfigError` naming the key, before any work starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config key or value is wrong; the message is one line naming it."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where samples come from and how they become a stage's training units."""
+    shards: str = ""                 # train shards: path, brace pattern, URL or pipe:; "" = embedded synthetic set
+    val_shards: str = ""             # evaluation shards; "" = the embedded synthetic set's val split
+    resolution: int = 128            # training size (square); images antialiased, labels nearest, keypoints scaled
+    batch_size: int = 8              # per rank
+    loader_workers: int = 2          # DataLoader processes per rank
+    batches_per_epoch: int = 100     # fixed on every rank (equal counts keep DDP from hanging)
+    shuffle_buffer: int = 256        # samples held for shuffling in training
+    patch_canvas: int = 0            # TSN patch canvas side; 0 = resolution
+    patch_min_frac: float = 0.2      # patch sides as fractions of the garment region's bounding box
+    patch_max_frac: float = 1.0
+    afn_eval_pairs: str = "first"    # evaluation pairs: "first" (first view → each other) or "all" ordered pairs
+    seed: int = 0
+
+
+def _field_types(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"config key {key!r}: {value!r} is not a {kind}")
+    if origin is typing.Literal:
+        if value not in typing.get_args(kind):
+            raise ConfigError(f"config key {key!r}: {value!r} is not one of {list(typing.get_args(kind))}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {key!r}: expected a list, got {value!r}")
+        args = typing.get_args(kind)
+        item = args[0] if args else Any
+        items = [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r}: expected a mapping, got {value!r}")
+        return dict(value)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r}: expected a mapping of settings, got {value!r}")
+        return from_dict(kind, value, prefix=f"{key}.")
+    if kind is Any:
+        return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r}: expected true or false, got {value!r}")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config key {key!r}: expected a number, got {value!r}")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"config key {key!r}: expected a whole number, got {value!r}")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"config key {key!r}: expected text, got {value!r}")
+    raise ConfigError(f"config key {key!r}: unsupported type {kind}")
+
+
+def from_dict(cls: type[T], values: dict, prefix: str = "") -> T:
+    """Build dataclass `cls` from a (nested) mapping; missing keys keep their defaults, unknown keys fail."""
+    fields = _field_types(cls)
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}'; known keys here: {', '.join(sorted(fields))}")
+    base = cls()
+    kwargs = {}
+    for name, kind in fields.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            merged = {**to_dict(getattr(base, name)), **value}
+            kwargs[name] = from_dict(kind, merged, prefix=f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, kind, f"{prefix}{name}")
+    return dataclasses.replace(base, **kwargs)
+
+
+def to_dict(cfg: Any) -> dict:
+    """Dataclass → plain nested dict (tuples become lists) suitable for YAML/JSON."""
+    def plain(value):
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+    return plain(cfg)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'a.b=value' → ('a.b', value parsed as YAML, so 1e-4 is a number and true a bool)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key=value (e.g. loss.style=250)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str) and _looks_numeric(value):
+        value = float(value)  # YAML 1.1 reads '1e-4' as text
+    return key, value
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def apply_overrides(cfg: T, overrides: dict[str, Any] | list[str]) -> T:
+    """Return a copy of `cfg` with dotted keys set, each value type-checked against its field."""
+    if isinstance(overrides, list):
+        overrides = dict(parse_override(text) for text in overrides)
+    tree = to_dict(cfg)
+    for key, value in overrides.items():
+        node, parts = tree, key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"unknown config key {'.'.join(parts[:depth + 1])!r} (from override {key!r})")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(f"unknown config key {key!r}")
+        node[parts[-1]] = value
+    return from_dict(type(cfg), tree)
+
+
+def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """Dataclass or nested dict → {'a.b': value} with dotted keys (for logs and Tune)."""
+    tree = to_dict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def load_yaml(cls: type[T], path: str | Path, base: T | None = None) -> T:
+    """Dataclass `cls` from a YAML file (on top of `base` or the defaults)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of settings")
+    if base is None:
+        return from_dict(cls, values)
+    return apply_overrides(base, flatten(values))
+
+
+def dump_yaml(cfg: Any, path: str | Path) -> None:
+    """Write the resolved config as YAML, atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    tmp.replace(path)

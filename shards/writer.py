@@ -1,0 +1,133 @@
+"""Write products into WebDataset tar shards per split, atomically, with a manifest.
+
+Every shard is written under a temporary name and renamed when complete, so a crash or a bad input never leaves
+a partial `.tar` that a loader would pick up. Tars are byte-reproducible (fixed mtime, owner and mode).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import webdataset as wds
+
+from paint.data.contract import ProductSample, encode_product
+
+MANIFEST = "manifest.json"
+_TMP = ".partial"
+
+
+def shard_name(split: str, index: int) -> str:
+    return f"{split}-{index:06d}.tar"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + _TMP)
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+@dataclass
+class _SplitState:
+    index: int = 0
+    in_shard: int = 0
+    products: int = 0
+    views: int = 0
+    writer: wds.TarWriter | None = None
+    tmp_path: Path | None = None
+    shards: list[dict] = field(default_factory=list)
+
+
+class ShardSetWriter:
+    """Collects products into `<out>/<split>-NNNNNN.tar`, `products_per_shard` per shard.
+
+    Use as a context manager; on an exception every unfinished temporary file is removed and the manifest is not
+    written. `finish(extra)` writes `manifest.json` (counts, shard sizes and sha256, plus `extra`).
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, products_per_shard: int):
+        if products_per_shard < 1:
+            raise ValueError(f"products_per_shard must be ≥ 1, got {products_per_shard}")
+        self.out = Path(out_dir)
+        self.per_shard = products_per_shard
+        self.splits: dict[str, _SplitState] = {}
+        self.image_size: tuple[int, int] | None = None
+
+    def __enter__(self) -> "ShardSetWriter":
+        self.out.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def write(self, sample: ProductSample) -> None:
+        state = self.splits.setdefault(sample.split, _SplitState())
+        if state.writer is None:
+            self._open(sample.split, state)
+        state.writer.write(encode_product(sample))
+        state.in_shard += 1
+        state.products += 1
+        state.views += len(sample.views)
+        self.image_size = self.image_size or sample.image_size
+        if state.in_shard >= self.per_shard:
+            self._close(sample.split, state)
+
+    def _open(self, split: str, state: _SplitState) -> None:
+        state.tmp_path = self.out / (shard_name(split, state.index) + _TMP)
+        handle = open(state.tmp_path, "wb")
+        state.writer = wds.TarWriter(handle, encoder=False, mtime=0.0, user="paint", group="paint", mode=0o444)
+        state.writer.own_fileobj = handle  # let TarWriter.close() close the file too
+
+    def _close(self, split: str, state: _SplitState) -> None:
+        state.writer.close()
+        final = self.out / shard_name(split, state.index)
+        os.replace(state.tmp_path, final)
+        state.shards.append({"name": final.name, "products": state.in_shard, "bytes": final.stat().st_size,
+                             "sha256": sha256_file(final)})
+        state.writer, state.tmp_path = None, None
+        state.index += 1
+        state.in_shard = 0
+
+    def abort(self) -> None:
+        for state in self.splits.values():
+            if state.writer is not None:
+                try:
+                    state.writer.close()
+                except Exception:
+                    pass
+            if state.tmp_path is not None and state.tmp_path.exists():
+                state.tmp_path.unlink()
+            state.writer, state.tmp_path = None, None
+
+    def finish(self, extra: dict | None = None) -> dict:
+        """Close open shards and write the manifest; returns it."""
+        for split, state in self.splits.items():
+            if state.writer is not None:
+                self._close(split, state)
+        manifest = {
+            "splits": {split: {"products": s.products, "views": s.views, "shards": s.shards,
+                               "pattern": _pattern(split, len(s.shards))}
+                       for split, s in sorted(self.splits.items())},
+            "image_size": list(self.image_size) if self.image_size else None,
+            **(extra or {}),
+        }
+        write_json_atomic(self.out / MANIFEST, manifest)
+        return manifest
+
+
+def _pattern(split: str, count: int) -> str:
+    """Brace pattern naming all shards of a split, e.g. train-{000000..000009}.tar."""
+    if count == 1:
+        return shard_name(split, 0)
+    return f"{split}-{{{0:06d}..{count - 1:06d}}}.tar"

@@ -1,0 +1,55 @@
+"""Typed configs: YAML and dotted overrides, type-checked, unknown keys refused with one line."""
+import dataclasses
+
+import pytest
+
+from paint.config import ConfigError, DataConfig, apply_overrides, dump_yaml, flatten, load_yaml
+
+
+@dataclasses.dataclass
+class Loss:
+    style: float = 50.0
+    kinds: tuple[str, ...] = ("l1",)
+
+
+@dataclasses.dataclass
+class Root:
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    loss: Loss = dataclasses.field(default_factory=Loss)
+    name: str = "x"
+    amp: bool = False
+
+
+def test_overrides_are_typed():
+    cfg = apply_overrides(Root(), ["loss.style=250", "data.resolution=64", "amp=true", "name=run-1",
+                                   "data.shards=pipe:cat a.tar"])
+    assert cfg.loss.style == 250.0 and isinstance(cfg.loss.style, float)
+    assert cfg.data.resolution == 64 and cfg.amp is True and cfg.data.shards == "pipe:cat a.tar"
+    assert apply_overrides(Root(), {"loss.style": 1e-4}).loss.style == 1e-4
+    assert apply_overrides(Root(), ["loss.style=1e-4"]).loss.style == 1e-4
+
+
+@pytest.mark.parametrize("override, words", [
+    ("loss.stlye=3", "unknown config key 'loss.stlye'"),
+    ("data.resolution=big", "expected a whole number"),
+    ("amp=3", "expected true or false"),
+    ("nokey", "key=value"),
+    ("name.sub=1", "unknown config key 'name'"),
+])
+def test_bad_overrides_fail_in_one_line(override, words):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(Root(), [override])
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = apply_overrides(Root(), ["loss.style=7", "loss.kinds=[a, b]"])
+    dump_yaml(cfg, tmp_path / "c.yaml")
+    back = load_yaml(Root, tmp_path / "c.yaml")
+    assert back == cfg and back.loss.kinds == ("a", "b")
+    assert flatten(back)["loss.style"] == 7.0
+    (tmp_path / "bad.yaml").write_text("loss: {nope: 1}\n")
+    with pytest.raises(ConfigError, match="unknown config key 'loss.nope'"):
+        load_yaml(Root, tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_yaml(Root, tmp_path / "missing.yaml")
