@@ -17,4 +17,4 @@ bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
 
 clean-demo:
-	rm -rf $(DEMO) shards/synth
+	rm -rf $(DEMO) shards/data/synth

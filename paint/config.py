@@ -37,6 +37,51 @@ class DataConfig:
     seed: int = 0
 
 
+@dataclasses.dataclass
+class OptimConfig:
+    """Adam for G (and E) and D; the D learning rate is lr_g × d_to_g_lr (the original TSN used 4)."""
+    lr_g: float = 2e-4
+    d_to_g_lr: float = 1.0
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    schedule: str = "constant"       # constant | linear (decay to 0 over the run) | cosine
+    warmup_steps: int = 0
+    grad_clip: float = 0.0           # max global grad norm per optimiser; 0 = off
+    ema_decay: float = 0.999         # EMA of G's weights; 0 = no EMA
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How long and how a run trains, logs and checkpoints (steps count generator updates)."""
+    epochs: int = 4                  # an epoch is data.batches_per_epoch steps on every rank
+    mixed_precision: str = "no"      # no | bf16 | fp16
+    grad_accum: int = 1
+    log_every: int = 10
+    grid_every: int = 100            # PNG grid every N steps (and at the end); 0 = only at the end
+    checkpoint_every_epochs: int = 1
+    max_bad_steps: int = 5           # consecutive non-finite losses before the run aborts
+    seed: int = 0
+    threads: int = 0                 # torch intra-op threads per worker; 0 = leave torch's default
+
+
+@dataclasses.dataclass
+class ScalingConfig:
+    num_workers: int = 1
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 1.0
+
+
+@dataclasses.dataclass
+class RunConfig:
+    name: str = ""                   # "" = <stage>-<timestamp>
+    storage_path: str = "runs"       # local folder or a cloud URI (s3://…, gs://…)
+    num_to_keep: int = 2
+    max_failures: int = 2
+    resume_from: str = ""            # explicit checkpoint folder to resume from
+
+
 def _field_types(cls) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
@@ -209,3 +254,15 @@ def dump_yaml(cfg: Any, path: str | Path) -> None:
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     tmp.replace(path)
+
+
+@dataclasses.dataclass
+class StageConfig:
+    """What every stage's config holds; each stage adds `model` and `loss` sections."""
+    stage: str = ""
+    preset: str = ""
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    scaling: ScalingConfig = dataclasses.field(default_factory=ScalingConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)

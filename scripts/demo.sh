@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-SHARDS=shards/synth
+SHARDS=shards/data/synth
 OUT=runs/demo
 mkdir -p "$OUT"
 if [ ! -f "$SHARDS/manifest.json" ]; then
