@@ -58,21 +58,27 @@ def bench_config(stage: str, resolution: int, batch_size: int):
     return cfg
 
 
-def time_stage(stage: str, resolution: int, batch_size: int, warmup: int, steps: int, render) -> dict:
-    """Median and spread of Engine.step wall time (seconds) for one stage at one resolution."""
+def time_stage(stage: str, resolution: int, batch_size: int, warmup: int, steps: int, render,
+               budget_s: float) -> dict:
+    """Median and spread of Engine.step wall time (seconds) for one stage at one resolution. Timed steps: `steps`,
+    fewer (at least 2) when the last warm-up step says they would not fit in `budget_s`."""
     cfg = bench_config(stage, resolution, batch_size)
     stage_obj = build_stage(cfg)
     torch.manual_seed(0)
     engine = Engine(stage_obj, cfg.optim, cfg.train, total_steps=warmup + steps)
     batch = stage_batch(render, stage_obj.unit, cfg.data, batch_size)
+    last = 0.0
     for _ in range(warmup):
+        start = time.perf_counter()
         engine.step(batch)
+        last = time.perf_counter() - start
+    steps = max(2, min(steps, int(budget_s / max(last, 1e-6))))
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         stats = engine.step(batch)
         times.append(time.perf_counter() - start)
-    result = {"median": statistics.median(times), "min": min(times), "max": max(times),
+    result = {"median": statistics.median(times), "min": min(times), "max": max(times), "n": len(times),
               "skipped": stats.skipped, "g_params": count_parameters(engine.unwrap(engine.g)),
               "d_params": count_parameters(engine.unwrap(engine.d))}
     del engine, batch
@@ -81,7 +87,7 @@ def time_stage(stage: str, resolution: int, batch_size: int, warmup: int, steps:
 
 
 def print_step_table(results: dict, resolutions: list[int], batch_size: int) -> None:
-    print(f"\nms per sample (median step / batch {batch_size}; min–max of the timed steps in brackets)")
+    print(f"\nms per sample (median step / batch {batch_size}; [min–max] of the n timed steps)")
     print(f"{'stage':<6}" + "".join(f"{str(r) + ' px':>26}" for r in resolutions) + f"{'G params':>12}{'D params':>11}")
     for stage in STAGE_NAMES:
         cells, sizes = [], ("", "")
@@ -92,7 +98,7 @@ def print_step_table(results: dict, resolutions: list[int], batch_size: int) -> 
                 continue
             per = 1000 / batch_size
             flag = " skip" if res["skipped"] else ""
-            cells.append(f"{res['median'] * per:>10.1f} [{res['min'] * per:.0f}–{res['max'] * per:.0f}]{flag}"
+            cells.append(f"{res['median'] * per:.0f} [{res['min'] * per:.0f}–{res['max'] * per:.0f}] n={res['n']}{flag}"
                          .rjust(26))
             sizes = (f"{res['g_params']:,}", f"{res['d_params']:,}")
         print(f"{stage:<6}" + "".join(cells) + f"{sizes[0]:>12}{sizes[1]:>11}")
@@ -141,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per stage and resolution (median)")
+    parser.add_argument("--budget", type=float, default=150.0,
+                        help="seconds for all timed steps; a slow cell times fewer steps (never under 2)")
     parser.add_argument("--no-params", action="store_true", help="skip the paper parameter counts")
     args = parser.parse_args(argv)
     resolutions = [64] if args.quick else args.resolutions
@@ -149,20 +157,22 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(threads)
     render, source = load_render_product()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()} (cores {threads}), batch {args.batch}, "
-          f"warm-up {args.warmup}, timed steps {args.steps}; products from {source}; small preset (random-feature VGG in TSN/AFN); "
-          f"load average {load_average()}")
+          f"warm-up {args.warmup}, timed steps ≤ {args.steps} in ~{args.budget:.0f} s; load average {load_average()}")
+    print(f"small preset nets (TSN/AFN with a random-feature VGG); products from {source}")
     started = time.perf_counter()
     results = {}
-    for resolution in resolutions:
-        for stage in args.stages:
-            t0 = time.perf_counter()
-            try:
-                results[(stage, resolution)] = time_stage(stage, resolution, args.batch, args.warmup, args.steps,
-                                                          render)
-            except (ValueError, RuntimeError) as exc:   # a shape the net refuses: report, go on
-                print(f"{stage} at {resolution} px: not run ({str(exc).splitlines()[0]})")
-                continue
-            print(f"  {stage} {resolution:>3} px done in {time.perf_counter() - t0:.1f} s", flush=True)
+    cells = [(stage, r) for r in resolutions for stage in args.stages]
+    for done, (stage, resolution) in enumerate(cells):
+        t0 = time.perf_counter()
+        # what is left of the budget, shared by the cells still to run (their warm-ups count against it too)
+        left = max(0.0, args.budget - (t0 - started)) / (len(cells) - done)
+        try:
+            results[(stage, resolution)] = time_stage(stage, resolution, args.batch, args.warmup, args.steps,
+                                                      render, budget_s=left / 2)
+        except (ValueError, RuntimeError) as exc:   # a shape the net refuses: report, go on
+            print(f"{stage} at {resolution} px: not run ({str(exc).splitlines()[0]})")
+            continue
+        print(f"  {stage} {resolution:>3} px done in {time.perf_counter() - t0:.1f} s", flush=True)
     print_step_table(results, resolutions, args.batch)
     if not args.no_params:
         t0 = time.perf_counter()

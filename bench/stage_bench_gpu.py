@@ -1,0 +1,223 @@
+"""Steady-state training-step time of each stage's `paper` networks on one GPU: fp32 vs bf16, NCHW vs channels_last,
+eager vs torch.compile. No Ray, no shards: batches are rendered in-process from synthetic products.
+
+Each variant builds a fresh Engine (Accelerate, mixed precision from `train.mixed_precision`) with the paper preset's
+networks and batch size at 256 px, the VGG of TSN/AFN set to its random-feature backbone (no weight files on the
+device), runs warm-up steps, then times `Engine.step` (G and D updates, optimisers, EMA) with the batch already on
+the device. Prints ms/step, samples/s, the bf16-over-fp32 speedup at the same layout and compile setting, the
+speedup over the fp32 NCHW eager baseline, and peak CUDA memory. Without CUDA it says so and exits 0;
+`--cpu-dry-run` runs every code path on CPU with the tiny nets at 64 px, to catch bugs before a GPU run.
+
+    python bench/stage_bench_gpu.py [--stages lgn tsn afn] [--steps 10] [--warmup 3] [--compile] [--tf32]
+                                    [--cudnn-benchmark] [--cpu-dry-run]
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:   # the device copy of the tree is not pip-installed
+    sys.path.insert(1, str(REPO))
+
+STAGES = ("lgn", "tsn", "afn")
+PRECISIONS = ("no", "bf16")     # train.mixed_precision values; "no" = fp32
+COMPILE_WARMUP = 6              # compiled variants recompile for D's second batch size and for frozen/unfrozen D
+
+
+def import_project():
+    """The project modules this bench needs, or a one-line reason naming the missing package."""
+    try:
+        from accelerate.state import AcceleratorState, GradientState
+
+        import _stage_batches
+        from paint.engine import Engine, make_accelerator
+        from paint.stages import build_stage, make_config
+    except ImportError as exc:
+        return None, f"missing module {exc.name!r} ({exc}); install it next to torch to run this bench"
+    return {"AcceleratorState": AcceleratorState, "GradientState": GradientState, "batches": _stage_batches,
+            "Engine": Engine, "make_accelerator": make_accelerator, "build_stage": build_stage,
+            "make_config": make_config}, ""
+
+
+def bench_config(mods, stage: str, dry_run: bool, precision: str):
+    """paper preset at 256 px (VGG random) on GPU; the tiny preset at 64 px for the CPU dry run."""
+    cfg = mods["make_config"](stage, "tiny" if dry_run else "paper")
+    cfg.data.resolution = 64 if dry_run else 256
+    if hasattr(cfg.loss, "vgg_backbone"):
+        cfg.loss.vgg_backbone = "random"
+    cfg.train.mixed_precision = precision
+    return cfg
+
+
+def tuned_stage(mods, cfg, channels_last: bool, compiled: bool):
+    """The stage of `cfg`, its G and D converted to channels_last and/or compiled in place (nn.Module.compile
+    keeps the module type, so Accelerate's unwrap and the EMA copy see plain modules)."""
+    base = type(mods["build_stage"](cfg))
+
+    def tune(module: torch.nn.Module) -> torch.nn.Module:
+        if channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        if compiled:
+            module.compile()
+        return module
+
+    class Tuned(base):
+        def build_generator(self):
+            return tune(super().build_generator())
+
+        def build_discriminator(self):
+            return tune(super().build_discriminator())
+
+    return Tuned(cfg)
+
+
+def fresh_accelerator(mods, train_cfg):
+    """A new Accelerator for `train_cfg`; Accelerate's state is a process-wide singleton that refuses a second
+    mixed-precision setting, so it is reset first."""
+    mods["AcceleratorState"]._reset_state(reset_partial_state=True)
+    mods["GradientState"]._reset_state()
+    return mods["make_accelerator"](train_cfg)
+
+
+def device_batch(batch: dict, device: torch.device, channels_last: bool) -> dict:
+    """Batch tensors on `device`; 4-D float tensors in channels_last when asked (so inputs match the nets)."""
+    out = {}
+    for key, value in batch.items():
+        if torch.is_tensor(value):
+            value = value.to(device)
+            if channels_last and value.dim() == 4 and value.is_floating_point():
+                value = value.contiguous(memory_format=torch.channels_last)
+        out[key] = value
+    return out
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_variant(mods, stage: str, cpu_batch: dict, dry_run: bool, precision: str, channels_last: bool,
+                compiled: bool, warmup: int, steps: int) -> dict:
+    """Median Engine.step seconds and peak CUDA memory (bytes, None on CPU) of one variant."""
+    cfg = bench_config(mods, stage, dry_run, precision)
+    accelerator = fresh_accelerator(mods, cfg.train)
+    device = accelerator.device
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    torch.manual_seed(0)
+    stage_obj = tuned_stage(mods, cfg, channels_last, compiled)
+    engine = mods["Engine"](stage_obj, cfg.optim, cfg.train, total_steps=warmup + steps, accelerator=accelerator)
+    batch = device_batch(cpu_batch, device, channels_last)
+    start = time.perf_counter()
+    for _ in range(max(warmup, COMPILE_WARMUP) if compiled else warmup):
+        engine.step(batch)
+    sync(device)
+    warm_s = time.perf_counter() - start
+    times, skipped = [], 0
+    for _ in range(steps):
+        start = time.perf_counter()
+        stats = engine.step(batch)
+        sync(device)
+        times.append(time.perf_counter() - start)
+        skipped += stats.skipped
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    del engine, stage_obj, batch
+    gc.collect()
+    if compiled:
+        torch._dynamo.reset()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return {"median": statistics.median(times), "min": min(times), "peak": peak, "skipped": skipped,
+            "warm_s": warm_s, "batch": cfg.data.batch_size, "resolution": cfg.data.resolution}
+
+
+def variant_name(precision: str, channels_last: bool, compiled: bool) -> str:
+    return (f"{'bf16' if precision == 'bf16' else 'fp32'} {'NHWC' if channels_last else 'NCHW'} "
+            f"{'compiled' if compiled else 'eager'}")
+
+
+def print_table(rows: list[tuple[str, tuple, dict]]) -> None:
+    print(f"\n{'stage':<6}{'variant':<22}{'batch':>6}{'ms/step':>10}{'min':>9}{'samples/s':>11}"
+          f"{'bf16×':>7}{'vs base':>9}{'peak GiB':>10}{'warm-up s':>11}")
+    by_key = {(stage, key): res for stage, key, res in rows}
+    for stage, (precision, channels_last, compiled), res in rows:
+        fp32 = by_key.get((stage, ("no", channels_last, compiled)))
+        base = by_key.get((stage, ("no", False, False)))
+        bf16_x = f"{fp32['median'] / res['median']:.2f}" if precision == "bf16" and fp32 else ""
+        vs_base = f"{base['median'] / res['median']:.2f}" if base else ""
+        peak = f"{res['peak'] / 2 ** 30:.2f}" if res["peak"] is not None else "—"
+        skip = f"  ({res['skipped']} skipped: non-finite)" if res["skipped"] else ""
+        print(f"{stage:<6}{variant_name(precision, channels_last, compiled):<22}{res['batch']:>6}"
+              f"{res['median'] * 1000:>10.1f}{res['min'] * 1000:>9.1f}{res['batch'] / res['median']:>11.1f}"
+              f"{bf16_x:>7}{vs_base:>9}{peak:>10}{res['warm_s']:>11.1f}{skip}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per variant (median)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd G and D")
+    parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls in fp32 (cuDNN convs use TF32 "
+                                                            "by torch's default either way)")
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick conv algorithms by timing")
+    parser.add_argument("--cpu-dry-run", action="store_true", help="every code path on CPU, tiny nets at 64 px")
+    args = parser.parse_args(argv)
+    dry_run = args.cpu_dry_run
+    if not dry_run and not torch.cuda.is_available():
+        print("no CUDA device: GPU figures wait")
+        return 0
+    mods, problem = import_project()
+    if mods is None:
+        print(problem)
+        return 1
+    logging.getLogger("paint.losses").setLevel(logging.ERROR)   # the random-VGG notice, once per variant
+    if dry_run:
+        args.warmup, args.steps = min(args.warmup, 1), min(args.steps, 2)
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    render, source = mods["batches"].load_render_product()
+    where = "CPU dry run (tiny nets, 64 px)" if dry_run else torch.cuda.get_device_name(0) + " (paper nets, 256 px)"
+    print(f"{where}; torch {torch.__version__}; warm-up {args.warmup} (compiled: ≥ {COMPILE_WARMUP}), timed steps "
+          f"{args.steps}; matmul TF32 {torch.backends.cuda.matmul.allow_tf32}, cuDNN TF32 "
+          f"{torch.backends.cudnn.allow_tf32}, cuDNN benchmark {torch.backends.cudnn.benchmark}")
+    print(f"products from {source}; imported: ray {'ray' in sys.modules}, webdataset {'webdataset' in sys.modules}")
+    compiles = (False, True) if args.compile else (False,)
+    rows = []
+    started = time.perf_counter()
+    for stage in args.stages:
+        cfg = bench_config(mods, stage, dry_run, "no")
+        unit = mods["build_stage"](cfg).unit
+        cpu_batch = mods["batches"].stage_batch(render, unit, cfg.data, cfg.data.batch_size)
+        for compiled, channels_last, precision in itertools.product(compiles, (False, True), PRECISIONS):
+            key = (precision, channels_last, compiled)
+            t0 = time.perf_counter()
+            try:
+                res = run_variant(mods, stage, cpu_batch, dry_run, precision, channels_last, compiled,
+                                  args.warmup, args.steps)
+            except (RuntimeError, ValueError) as exc:   # e.g. out of memory, a compile failure: report, go on
+                print(f"  {stage} {variant_name(*key)}: failed ({str(exc).splitlines()[0][:160]})", flush=True)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            rows.append((stage, key, res))
+            print(f"  {stage} {variant_name(*key)}: {res['median'] * 1000:.1f} ms/step "
+                  f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    print_table(rows)
+    print(f"\ntotal {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
