@@ -6,24 +6,32 @@ products, on all cores: 2 warm-up steps, then the median of N steps, reported pe
 `paper` networks (no forward pass, no loss weights) and prints their sizes next to the original's. Prints
 figures; never fails on speed.
 
-    .venv/bin/python bench/stage_bench.py [--quick] [--resolutions 64 128 256] [--steps 3] [--no-params]
+    .venv/bin/python bench/stage_bench.py [--quick] [--resolutions 64 128 256] [--stages lgn tsn afn]
+                                          [--steps 3] [--budget 150] [--no-params]
+
+Default run ≈ 1 minute on 2 idle cores (much longer when other processes compete for them).
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import statistics
 import sys
 import time
-import logging
+from pathlib import Path
 
 import torch
 
-from _stage_batches import load_render_product, stage_batch
-from paint.engine import Engine
-from paint.models.blocks import count_parameters
-from paint.stages import STAGE_NAMES, build_stage, make_config
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:   # also runs from a tree that is not pip-installed
+    sys.path.insert(1, str(REPO))
+
+from _stage_batches import load_render_product, stage_batch  # noqa: E402  (imports after the path fix)
+from paint.engine import Engine  # noqa: E402
+from paint.models.blocks import count_parameters  # noqa: E402
+from paint.stages import STAGE_NAMES, build_stage, make_config  # noqa: E402
 
 # Trainable parameters of the original networks (reference doc /work/shared/reference/paint-original.md, as
 # counted by the model helper). None = the original has no such separate part.
@@ -88,7 +96,8 @@ def time_stage(stage: str, resolution: int, batch_size: int, warmup: int, steps:
 
 def print_step_table(results: dict, resolutions: list[int], batch_size: int) -> None:
     print(f"\nms per sample (median step / batch {batch_size}; [min–max] of the n timed steps)")
-    print(f"{'stage':<6}" + "".join(f"{str(r) + ' px':>26}" for r in resolutions) + f"{'G params':>12}{'D params':>11}")
+    print(f"{'stage':<6}" + "".join(f"{str(r) + ' px':>26}" for r in resolutions)
+          + f"{'G params':>12}{'D params':>11}  (at the last size; LGN's G depth grows with the size)")
     for stage in STAGE_NAMES:
         cells, sizes = [], ("", "")
         for r in resolutions:
@@ -98,7 +107,8 @@ def print_step_table(results: dict, resolutions: list[int], batch_size: int) -> 
                 continue
             per = 1000 / batch_size
             flag = " skip" if res["skipped"] else ""
-            cells.append(f"{res['median'] * per:.0f} [{res['min'] * per:.0f}–{res['max'] * per:.0f}] n={res['n']}{flag}"
+            spread = f"[{res['min'] * per:.0f}–{res['max'] * per:.0f}]"
+            cells.append(f"{res['median'] * per:.0f} {spread} n={res['n']}{flag}"
                          .rjust(26))
             sizes = (f"{res['g_params']:,}", f"{res['d_params']:,}")
         print(f"{stage:<6}" + "".join(cells) + f"{sizes[0]:>12}{sizes[1]:>11}")
@@ -178,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         print_param_table()
         print(f"(paper nets built and counted in {time.perf_counter() - t0:.1f} s)")
-    print(f"\ntotal {time.perf_counter() - started:.1f} s; load average {load_average()} (other processes skew CPU timings)")
+    print(f"\ntotal {time.perf_counter() - started:.1f} s; load average {load_average()} "
+          f"(other processes skew CPU timings)")
     return 0
 
 

@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                                   args.warmup, args.steps)
             except (RuntimeError, ValueError) as exc:   # e.g. out of memory, a compile failure: report, go on
                 print(f"  {stage} {variant_name(*key)}: failed ({str(exc).splitlines()[0][:160]})", flush=True)
+                gc.collect()   # drop what the failed variant left behind before the next one allocates
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 continue
