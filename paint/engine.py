@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from accelerate import Accelerator
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from paint.config import OptimConfig, TrainConfig
 from paint.stages.base import Stage, move_batch
@@ -46,6 +46,15 @@ def lr_factor(schedule: str, warmup: int, total: int):
     return factor
 
 
+def ema_with_warmup(decay: float):
+    """EMA update whose decay ramps up as min(decay, (1 + n) / (10 + n)), so short runs' EMA is not the init."""
+    def average(averaged: torch.Tensor, current: torch.Tensor, num_averaged) -> torch.Tensor:
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        return averaged * d + current * (1.0 - d)
+    return average
+
+
 @dataclass
 class StepStats:
     losses: dict[str, float] = field(default_factory=dict)
@@ -74,7 +83,7 @@ class Engine:
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, factor)
         self.ema = None
         if optim.ema_decay > 0:
-            self.ema = AveragedModel(self.unwrap(self.g), multi_avg_fn=get_ema_multi_avg_fn(optim.ema_decay),
+            self.ema = AveragedModel(self.unwrap(self.g), avg_fn=ema_with_warmup(optim.ema_decay),
                                      use_buffers=True)
             self.ema.requires_grad_(False)
         stage.build_losses(self.accelerator.device)
