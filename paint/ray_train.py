@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from paint.checkpoint import CheckpointError, load_checkpoint
+from paint.data.shardspec import StreamError, expand_urls
 from paint.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from paint.stages import PRESETS, config_class, make_config
 
@@ -76,6 +77,9 @@ def _train_worker(loop_config: dict) -> None:
     cfg = from_dict(config_class(loop_config["stage"]), loop_config["cfg"])
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
+    workers = Path(loop_config["log_dir"]) / "workers"  # which node ran which rank (multi-node tests read it)
+    workers.mkdir(parents=True, exist_ok=True)
+    (workers / f"rank{rank}.node").write_text(ray.get_runtime_context().get_node_id())
     resume = None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:  # Ray restarted the group after a failure, or the run is being restored
@@ -102,8 +106,8 @@ def train(cfg, shards: str, launch_time: float | None = None):
     if not ray.is_initialized():
         if os.environ.get("RAY_ADDRESS"):  # e.g. under `ray job submit`: join that cluster
             ray.init()
-        else:  # a local cluster for this run, dashboard off (nothing to reach it from outside anyway)
-            ray.init(include_dashboard=False)
+        else:  # a local cluster for this run; its dashboard (which Train's state queries use) on loopback only
+            ray.init(dashboard_host="127.0.0.1")
     name = run_name(cfg)
     storage = cfg.run.storage_path if _is_uri(cfg.run.storage_path) else str(Path(cfg.run.storage_path).resolve())
     log_dir = Path("runs" if _is_uri(storage) else storage).resolve() / name
@@ -146,6 +150,12 @@ def main(stage: str, argv: list[str] | None = None) -> int:
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return 0
     shards = cfg.data.shards or str(ensure_default_shards())
+    try:  # local shard specs are checked here, fast; URLs and pipe: commands are read only by the workers
+        if not any(marker in shards for marker in ("://", "pipe:")):
+            expand_urls(shards, split="train")
+    except StreamError as exc:
+        print(f"train_{stage}: error: data.shards: {exc}", file=sys.stderr)
+        return 2
     if not cfg.data.val_shards and not cfg.data.shards:
         cfg = apply_overrides(cfg, {"data.val_shards": str(DEFAULT_DATA)})
     try:

@@ -110,9 +110,12 @@ def _run_epoch(engine, stage, cfg, rank, world_size, epoch, shards, logger, repo
     seed_everything(cfg.train.seed + 1_000_003 * (epoch + 1) + 7919 * rank)
     loader = train_loader(stage.unit, cfg.data, rank, world_size, shards=shards, epoch=epoch)
     meter, sums, count, last_batch = Throughput(), {}, 0, None
+    consumed = [] if epoch == 0 else None  # this rank's unit keys in epoch 0: evidence of the data split
     wait_start = time.perf_counter()
     for batch in loader:
         meter.waited(time.perf_counter() - wait_start, stage.batch_size(batch))
+        if consumed is not None:
+            consumed.extend(batch["key"])
         stats = engine.step(batch)
         if launch_time is not None:
             logger.scalars({"time/launch_to_first_step_s": time.time() - launch_time}, engine.step_count,
@@ -133,6 +136,11 @@ def _run_epoch(engine, stage, cfg, rank, world_size, epoch, shards, logger, repo
             if rank == 0 and cfg.train.grid_every > 0 and step % cfg.train.grid_every == 0:
                 logger.grid(grid_picture(stage.visuals(engine.inference_generator(), batch)), step)
         wait_start = time.perf_counter()
+    if consumed is not None:  # workers/rank<k>.keys: one unit key ("<product>/<view>…") a line
+        keys_file = logger.log_dir / "workers" / f"rank{rank}.keys"
+        partial = keys_file.with_name(keys_file.name + ".partial")
+        partial.write_text("".join(f"{k}\n" for k in consumed))
+        os.replace(partial, keys_file)
     metrics = _epoch_metrics(engine, sums, count, epoch, loader)
     last = epoch + 1 == cfg.train.epochs
     if not last and (epoch + 1) % cfg.train.checkpoint_every_epochs != 0:
