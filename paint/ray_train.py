@@ -19,6 +19,9 @@ from paint.data.shardspec import StreamError, expand_urls
 from paint.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from paint.stages import PRESETS, config_class, make_config
 
+# Ray reads this once, when first imported: keep a local Ray on 127.0.0.1 (DESIGN §5).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 DEFAULT_DATA = Path("shards/data/synth")   # the embedded synthetic set, built on first use
 DEFAULT_PRODUCTS = 1000
 
@@ -98,7 +101,6 @@ def _train_worker(loop_config: dict) -> None:
 
 def train(cfg, shards: str, launch_time: float | None = None):
     """Run `cfg` on Ray Train (connects to RAY_ADDRESS when set, else starts a local Ray). Returns the Result."""
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # local Ray on 127.0.0.1 (DESIGN §5)
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -107,7 +109,7 @@ def train(cfg, shards: str, launch_time: float | None = None):
         if os.environ.get("RAY_ADDRESS"):  # e.g. under `ray job submit`: join that cluster
             ray.init()
         else:  # a local cluster for this run; its dashboard (which Train's state queries use) on loopback only
-            ray.init(dashboard_host="127.0.0.1")
+            ray.init(address="local", dashboard_host="127.0.0.1")  # never join a stray cluster
     name = run_name(cfg)
     storage = cfg.run.storage_path if _is_uri(cfg.run.storage_path) else str(Path(cfg.run.storage_path).resolve())
     log_dir = Path("runs" if _is_uri(storage) else storage).resolve() / name

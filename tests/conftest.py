@@ -1,0 +1,5 @@
+"""Test-session settings that must hold before anything imports Ray."""
+import os
+
+# Ray reads this once at import: local clusters and Train's torch.distributed stay on 127.0.0.1 (DESIGN §5).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
