@@ -1,0 +1,65 @@
+"""SSIM as a streaming, distributed-ready torchmetrics Metric: Gaussian window 11, σ 1.5, data range 1, RGB in [0, 1].
+
+Each image's score is the mean SSIM over its valid region (the 5-pixel border, where the window would leave the
+image, is excluded) and over the three channels — as scikit-image's structural_similarity and Wang et al.'s
+reference implementation do. torchmetrics' own class also averages reflect-padded borders, which differs by
+~1e-3 on small images, so only its functional SSIM map is used here. The score is the mean over images.
+"""
+from __future__ import annotations
+
+import torch
+from torchmetrics import Metric
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from eval.metrics.images import ValueRange, check_pair, check_value_range, to_unit
+
+SIGMA = 1.5
+WINDOW = 11                # int(3.5 * σ + 0.5) * 2 + 1: the Gaussian window torchmetrics and scikit-image use
+BORDER = (WINDOW - 1) // 2
+DATA_RANGE = 1.0
+
+
+def ssim_per_image(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) float in [0, 1] twice → (B,) float64 SSIM, each the mean over valid pixels and channels."""
+    if min(fake.shape[-2:]) <= 2 * BORDER:
+        raise ValueError(f"SSIM needs images larger than {2 * BORDER} pixels per side, got {tuple(fake.shape[-2:])}")
+    _, full = structural_similarity_index_measure(
+        fake.float(), real.float(), gaussian_kernel=True, sigma=SIGMA, kernel_size=WINDOW, data_range=DATA_RANGE,
+        reduction="none", return_full_image=True)
+    return full[..., BORDER:-BORDER, BORDER:-BORDER].double().mean(dim=(1, 2, 3))
+
+
+class SSIM(Metric):
+    """Mean SSIM of fake vs real images; update(fake, real) takes (B, 3, H, W) float in `value_range`."""
+
+    full_state_update = False
+    higher_is_better = True
+    is_differentiable = False
+
+    def __init__(self, value_range: ValueRange = (-1.0, 1.0), **kwargs):
+        super().__init__(**kwargs)
+        self.value_range = check_value_range(value_range)
+        self.add_state("score_sum", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
+
+    def update(self, fake: torch.Tensor, real: torch.Tensor) -> None:
+        check_pair(fake, real)
+        fake, real = fake.to(self.device), real.to(self.device)
+        scores = ssim_per_image(to_unit(fake, self.value_range), to_unit(real, self.value_range))
+        self.score_sum = self.score_sum + scores.sum()
+        self.count = self.count + scores.numel()
+
+    def compute(self) -> torch.Tensor:
+        if int(self.count) == 0:
+            raise ValueError("SSIM has no images; call update(fake, real) first")
+        self._counts = {"n_images": int(self.count)}
+        return self.score_sum / self.count
+
+    def counts(self) -> dict[str, int]:
+        """Image count (all ranks) behind the last compute()."""
+        return dict(getattr(self, "_counts", {}))
+
+    @staticmethod
+    def settings() -> dict:
+        return {"window": WINDOW, "sigma": SIGMA, "data_range": DATA_RANGE, "border": "valid (excluded)",
+                "channels": "RGB mean"}
