@@ -153,13 +153,13 @@ def main(stage: str, argv: list[str] | None = None) -> int:
         return 0
     shards = cfg.data.shards or str(ensure_default_shards())
     try:  # local shard specs are checked here, fast; URLs and pipe: commands are read only by the workers
-        if not any(marker in shards for marker in ("://", "pipe:")):
-            expand_urls(shards, split="train")
+        if not any(marker in shards for marker in ("://", "pipe:")):  # absolute: workers run elsewhere
+            shards = ",".join(expand_urls(shards, split="train"))
     except StreamError as exc:
         print(f"train_{stage}: error: data.shards: {exc}", file=sys.stderr)
         return 2
     if not cfg.data.val_shards and not cfg.data.shards:
-        cfg = apply_overrides(cfg, {"data.val_shards": str(DEFAULT_DATA)})
+        cfg = apply_overrides(cfg, {"data.val_shards": str(DEFAULT_DATA.resolve())})
     try:
         result, log_dir = train(cfg, shards, launch_time)
     except Exception as exc:  # Ray wraps worker errors; show the root cause in one line
