@@ -8,6 +8,7 @@ an epoch-end checkpoint continues exactly as the uninterrupted run would.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -61,7 +62,7 @@ class _Logger:
         for key, value in values.items():
             self.tb.add_scalar(key, value, step)
         if line:
-            print(line, flush=True)
+            print(line, file=sys.__stdout__, flush=True)  # Ray Train would otherwise echo print()s twice
 
     def grid(self, grid: torch.Tensor, step: int) -> Path | None:
         if not self.active:
@@ -77,8 +78,11 @@ class _Logger:
 
 
 def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path, train_shards: str,
-        resume: dict | None = None, launch_time: float | None = None) -> Engine:
-    """Train `cfg.stage` on this rank. `resume` is a loaded checkpoint payload (or None for a fresh run)."""
+        resume: dict | None = None, launch_time: float | None = None,
+        validator: Callable[[Engine], dict] | None = None) -> Engine:
+    """Train `cfg.stage` on this rank. `resume` is a loaded checkpoint payload (or None for a fresh run).
+    `validator(engine)` (e.g. paint.validation.make_validator) runs on every rank after every epoch; the scores it
+    returns join that epoch's reported metrics."""
     log_dir = Path(log_dir)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
@@ -94,19 +98,22 @@ def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path
     if rank == 0:
         dump_yaml(cfg, log_dir / "config.yaml")
         if resume is not None:
-            print(f"[{cfg.stage}] resumed at epoch {start_epoch}, step {engine.step_count}", flush=True)
+            print(f"[{cfg.stage}] resumed at epoch {start_epoch}, step {engine.step_count}", file=sys.__stdout__,
+                  flush=True)
     (log_dir / "workers").mkdir(parents=True, exist_ok=True)
     (log_dir / "workers" / f"rank{rank}.pid").write_text(str(os.getpid()))  # fault-injection tests kill these
     try:
         for epoch in range(start_epoch, cfg.train.epochs):
-            _run_epoch(engine, stage, cfg, rank, world_size, epoch, train_shards, logger, reporter, launch_time)
+            _run_epoch(engine, stage, cfg, rank, world_size, epoch, train_shards, logger, reporter, launch_time,
+                       validator)
             launch_time = None
     finally:
         logger.close()
     return engine
 
 
-def _run_epoch(engine, stage, cfg, rank, world_size, epoch, shards, logger, reporter, launch_time) -> None:
+def _run_epoch(engine, stage, cfg, rank, world_size, epoch, shards, logger, reporter, launch_time,
+               validator=None) -> None:
     seed_everything(cfg.train.seed + 1_000_003 * (epoch + 1) + 7919 * rank)
     loader = train_loader(stage.unit, cfg.data, rank, world_size, shards=shards, epoch=epoch)
     meter, sums, count, last_batch = Throughput(), {}, 0, None
@@ -142,6 +149,10 @@ def _run_epoch(engine, stage, cfg, rank, world_size, epoch, shards, logger, repo
         partial.write_text("".join(f"{k}\n" for k in consumed))
         os.replace(partial, keys_file)
     metrics = _epoch_metrics(engine, sums, count, epoch, loader)
+    if validator is not None:
+        scores = validator(engine)
+        metrics.update(scores)
+        logger.scalars(scores, engine.step_count)
     last = epoch + 1 == cfg.train.epochs
     if not last and (epoch + 1) % cfg.train.checkpoint_every_epochs != 0:
         reporter(metrics, None)
