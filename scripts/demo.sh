@@ -20,6 +20,6 @@ echo
 echo "demo: synthetic products:      $OUT/contact_sheet.png"
 for stage in lgn tsn afn; do
   echo "demo: $stage grids:             $OUT/$stage/grids/  (latest: $(ls "$OUT/$stage/grids" | tail -n 1))"
-  echo "demo: $stage checkpoints:       $(ls -d "$OUT/$stage"/checkpoint_* | tail -n 1)"
+  echo "demo: $stage checkpoints:       $(ls -d "$OUT/$stage"/checkpoint_*/ | tail -n 1)"
 done
 echo "demo: TensorBoard:             $BIN/tensorboard --logdir $OUT"

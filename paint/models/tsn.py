@@ -77,6 +77,15 @@ def _pool_mask(mask: torch.Tensor, level: int) -> torch.Tensor:
     return F.max_pool2d(mask, 2 ** level) if level else mask
 
 
+def _mean_colour(canvas: torch.Tensor, valid: torch.Tensor, level: int) -> torch.Tensor:
+    """Mean colour of the valid canvas pixels in each cell of level `level`: (N, 3, P/2^level, P/2^level)."""
+    if level == 0:
+        return canvas * valid
+    size = 2 ** level
+    share = F.avg_pool2d(valid, size)
+    return F.avg_pool2d(canvas * valid, size) / share.clamp_min(1e-6) * (share > 0)
+
+
 class PatchEncoder(nn.Module):
     """Partial-conv encoder of texture canvases: (N, 3, P, P) in [-1, 1] + validity (N, 1, P, P) →
     per level 0..depth features (N, C_k, P/2^k, P/2^k) (zero where invalid) and masks (N, 1, …)."""
@@ -109,12 +118,14 @@ class TextureAttention(nn.Module):
         super().__init__()
         self.query = nn.Conv2d(query_ch, dim, 1)
         self.key = nn.Conv2d(key_ch, dim, 1)
-        self.fuse = nn.Sequential(nn.Conv2d(value_ch, value_ch, 3, padding=1), nn.ReLU())
+        # The values carry the patch's mean colour too (+3 channels): the patch encoder's instance norm removes
+        # a patch's overall colour, which the design must keep.
+        self.fuse = nn.Sequential(nn.Conv2d(value_ch + 3, value_ch, 3, padding=1), nn.ReLU())
 
     def forward(self, queries: torch.Tensor, query_mask: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor,
                 values_fine: torch.Tensor) -> torch.Tensor:
         """queries (N, Cq, h, w), query_mask (N, 1, h, w), keys (N, Ck, h', w'), key_mask (N, 1, h', w'),
-        values_fine (N, Cv, 2h', 2w') → (N, Cv, 2h, 2w)."""
+        values_fine (N, Cv + 3, 2h', 2w') (features + mean patch colour) → (N, Cv, 2h, 2w)."""
         n, _, h, w = queries.shape
         q = self.query(queries).flatten(2).transpose(1, 2)
         k = self.key(keys).flatten(2).transpose(1, 2)
@@ -194,8 +205,9 @@ class TextureGenerator(nn.Module):
             queries = layout_features[k].repeat(count, 1, 1, 1)
             if previous is not None:
                 queries = torch.cat([queries, previous], dim=1)
+            values = torch.cat([patch_features[k - 1], _mean_colour(canvas, valid, k - 1)], dim=1)
             pasted = self.attention[str(k)](queries, _pool_mask(regions, k), patch_features[k], patch_masks[k],
-                                            patch_features[k - 1])
+                                            values)
             previous = textures[k - 1] = pasted * _pool_mask(regions, k - 1)
         return textures
 
