@@ -63,6 +63,7 @@ class TrainConfig:
     max_bad_steps: int = 5           # consecutive non-finite losses before the run aborts
     seed: int = 0
     threads: int = 0                 # torch intra-op threads per worker; 0 = leave torch's default
+    val_units: int = 0               # first N units of data.val_shards scored (L1, SSIM) after every epoch; 0 = off
 
 
 @dataclasses.dataclass

@@ -49,6 +49,11 @@ def check_config(cfg) -> None:
         raise ConfigError(f"train.mixed_precision must be no, bf16 or fp16, got {cfg.train.mixed_precision!r}")
     if cfg.optim.schedule not in ("constant", "linear", "cosine"):
         raise ConfigError(f"optim.schedule must be constant, linear or cosine, got {cfg.optim.schedule!r}")
+    if cfg.train.val_units < 0:
+        raise ConfigError(f"train.val_units must be ≥ 0, got {cfg.train.val_units}")
+    if cfg.train.val_units > 0 and cfg.data.shards and not cfg.data.val_shards:
+        raise ConfigError("train.val_units needs data.val_shards (the shards to validate on); set it or "
+                          "train.val_units=0")
     if cfg.run.resume_from:
         load_checkpoint(cfg.run.resume_from, stage=cfg.stage)  # fail now, not in a worker
 
@@ -76,6 +81,7 @@ def _train_worker(loop_config: dict) -> None:
     import ray.train
 
     from paint.train_loop import fit
+    from paint.validation import make_validator
 
     cfg = from_dict(config_class(loop_config["stage"]), loop_config["cfg"])
     context = ray.train.get_context()
@@ -95,8 +101,9 @@ def _train_worker(loop_config: dict) -> None:
         ckpt = ray.train.Checkpoint.from_directory(str(folder)) if folder is not None else None
         ray.train.report(metrics, checkpoint=ckpt)
 
+    validator = make_validator(cfg) if cfg.train.val_units > 0 else None
     fit(cfg, rank, world, report, loop_config["log_dir"], loop_config["shards"], resume=resume,
-        launch_time=loop_config["launch_time"])
+        launch_time=loop_config["launch_time"], validator=validator)
 
 
 def train(cfg, shards: str, launch_time: float | None = None):
@@ -160,6 +167,13 @@ def main(stage: str, argv: list[str] | None = None) -> int:
         return 2
     if not cfg.data.val_shards and not cfg.data.shards:
         cfg = apply_overrides(cfg, {"data.val_shards": str(DEFAULT_DATA.resolve())})
+    if cfg.train.val_units > 0 and not any(marker in cfg.data.val_shards for marker in ("://", "pipe:")):
+        try:  # validation runs in the workers, whose working directory differs: absolute paths
+            val = ",".join(expand_urls(cfg.data.val_shards, split="val"))
+        except StreamError as exc:
+            print(f"train_{stage}: error: data.val_shards: {exc}", file=sys.stderr)
+            return 2
+        cfg = apply_overrides(cfg, {"data.val_shards": val})
     try:
         result, log_dir = train(cfg, shards, launch_time)
     except Exception as exc:  # Ray wraps worker errors; show the root cause in one line

@@ -1,0 +1,133 @@
+"""The end-to-end row: LGN → TSN → AFN from trained checkpoints, scored against a view none of them saw.
+
+Protocol, per AFN evaluation pair (view a → view b of one product; pairs as data.afn_eval_pairs, "first" by
+default):
+1. LGN samples a layout for view a's pose with a random code z ~ N(0, I) drawn from a generator seeded by
+   (seed, unit key), so the row is the same for any batch size or number of workers.
+2. TSN textures that layout (one-hot of its argmax) with patches cut from the ground-truth view a by the same rule
+   and seed as TSN's eval units (paint.data.units: eval_rng(seed, "product/a"), top then bottom).
+3. AFN renders view b from that design, with the generated layout as source layout and the ground-truth layout
+   (and pose) of view b as target.
+FID/SSIM/LPIPS compare AFN's output with the ground-truth view b; the layout columns score LGN's sampled layout
+against the ground-truth layout of view a (a random code is not meant to reproduce it: read them as plausibility).
+The stream and patch settings come from the AFN checkpoint (pairs, resolution) and the TSN checkpoint (patch
+canvas and sizes); the three checkpoints must share one resolution.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from eval.model_eval import LoadedModel, latest_checkpoint, load_model
+from eval.runner import ALL_METRICS, EvalError, Evaluator
+from paint.data.labels import garment_mask, one_hot
+from paint.data.patches import place_patch, sample_patch
+from paint.data.units import PATCH_REGIONS, eval_rng, stable_seed, view_key
+from paint.stages.base import to_unit_range
+from paint.stages.visuals import layout_picture, patch_picture, pose_picture
+from paint.validation import Compared
+
+PIPELINE_STAGES = ("lgn", "tsn", "afn")
+
+
+def pipeline_checkpoints(folder: str | Path | None = None, named: dict[str, str] | None = None) -> dict[str, Path]:
+    """The three checkpoint folders: `named` (stage → checkpoint or run folder) or `folder`'s lgn/ tsn/ afn/ run
+    folders, each resolved to its latest checkpoint_*. Raises CheckpointError / EvalError naming what is missing."""
+    if named:
+        missing = [s for s in PIPELINE_STAGES if s not in named]
+        if missing or set(named) - set(PIPELINE_STAGES):
+            raise EvalError(f"--checkpoints needs exactly lgn=… tsn=… afn=…, got {', '.join(sorted(named))}")
+        return {s: latest_checkpoint(named[s]) for s in PIPELINE_STAGES}
+    if folder is None:
+        raise EvalError("the pipeline needs --checkpoint FOLDER (holding lgn/ tsn/ afn/) or --checkpoints "
+                        "lgn=… tsn=… afn=…")
+    return {s: latest_checkpoint(Path(folder) / s) for s in PIPELINE_STAGES}
+
+
+def _source_view(key: str) -> tuple[str, str]:
+    """"product/a->b" → (product, a)."""
+    product, views = key.rsplit("/", 1)
+    return product, views.split("->", 1)[0]
+
+
+class PipelineEvaluator(Evaluator):
+    stage = method = "pipeline"
+    unit, metrics = "pair", ALL_METRICS
+    checkpoint_step = None
+
+    def __init__(self, lgn: LoadedModel, tsn: LoadedModel, afn: LoadedModel, configure=lambda data: data):
+        self.models = {"lgn": lgn, "tsn": tsn, "afn": afn}
+        for name, model in self.models.items():
+            if model.stage.name != name:
+                raise EvalError(f"the {name} checkpoint {str(model.path)!r} belongs to stage {model.stage.name!r}")
+        sizes = {name: model.cfg.data.resolution for name, model in self.models.items()}
+        if len(set(sizes.values())) != 1:
+            raise EvalError(f"the pipeline's checkpoints differ in resolution ({sizes}); use checkpoints trained "
+                            f"at one resolution")
+        patch = tsn.cfg.data
+        self.data = configure(dataclasses.replace(afn.cfg.data, patch_canvas=patch.patch_canvas, seed=patch.seed,
+                                                  patch_min_frac=patch.patch_min_frac,
+                                                  patch_max_frac=patch.patch_max_frac))
+        self.run_id = "+".join(model.run_id for model in self.models.values())
+        self.checkpoint_path = ";".join(f"{name}={model.path}" for name, model in self.models.items())
+        self._last: tuple | None = None
+
+    def notes(self):
+        steps = " ".join(f"{name}@{model.step}({model.weights})" for name, model in self.models.items())
+        return [f"pipeline {steps}: LGN random code (seeded per unit) → TSN with GT-view patches → AFN to the "
+                f"other view; layout columns: sampled vs GT layout"]
+
+    def _code(self, key: str, nz: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(stable_seed("pipeline-code", self.data.seed, key) % 2 ** 63)
+        return torch.randn(nz, generator=generator)
+
+    def _patches(self, batch) -> tuple[dict, dict]:
+        """Patches of each unit's source view, exactly as that view's TSN eval unit draws them."""
+        canvas = self.data.patch_canvas or self.data.resolution
+        images = ((batch["src_image"].float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        parsings = batch["src_layout"].cpu().clamp(0, 255).to(torch.uint8)
+        out = {r: [] for r in PATCH_REGIONS}
+        for image, parsing, key in zip(images, parsings, batch["key"]):
+            image_np, parsing_np = image.permute(1, 2, 0).numpy(), parsing.numpy()
+            rng = eval_rng(self.data.seed, view_key(*_source_view(key)))
+            for region in PATCH_REGIONS:
+                patch = sample_patch(image_np, garment_mask(parsing_np, region), rng, self.data.patch_min_frac,
+                                     self.data.patch_max_frac)
+                out[region].append(place_patch(patch, canvas))
+        device = batch["src_image"].device
+        patches = {r: torch.stack([p for p, _ in out[r]]).to(device) for r in PATCH_REGIONS}
+        masks = {r: torch.stack([m for _, m in out[r]]).to(device) for r in PATCH_REGIONS}
+        return patches, masks
+
+    @torch.no_grad()
+    def predict(self, batch):
+        lgn, tsn, afn = (self.models[s] for s in PIPELINE_STAGES)
+        pose = batch["src_pose"]
+        nz = lgn.generator.generator.nz
+        codes = torch.stack([self._code(key, nz) for key in batch["key"]]).to(pose.device)
+        labels = lgn.generator.sample(pose, codes).argmax(1)
+        patches, masks = self._patches(batch)
+        design = tsn.generator(one_hot(labels), patches, masks)
+        output = afn.stage.infer(afn.generator, {"src_image": design, "src_layout": labels,
+                                                 "tgt_layout": batch["tgt_layout"], "tgt_pose": batch["tgt_pose"]})
+        self._last = (batch["key"], labels, design, patches, masks)
+        return Compared(output.float(), batch["tgt_image"].float(), labels, batch["src_layout"])
+
+    def pictures(self, batch, compared):
+        keys, labels, design, patches, masks = self._last
+        assert keys == batch["key"], "pictures() follows predict() on the same batch"
+        pictures = {"pose": pose_picture(batch["src_pose"]), "sampled_layout": layout_picture(labels)}
+        pictures.update({f"patch_{r}": patch_picture(patches[r], masks[r]) for r in PATCH_REGIONS})
+        pictures.update(design=to_unit_range(design), target_layout=layout_picture(batch["tgt_layout"]),
+                        output=to_unit_range(compared.fake), target=to_unit_range(compared.real))
+        return pictures
+
+
+def make_pipeline(checkpoints: dict[str, str | Path], device: torch.device | str = "cpu",
+                  configure=lambda data: data) -> PipelineEvaluator:
+    """The pipeline evaluator from stage → checkpoint folder (see `pipeline_checkpoints`)."""
+    models = {s: load_model(checkpoints[s], stage=s, device=device) for s in PIPELINE_STAGES}
+    return PipelineEvaluator(models["lgn"], models["tsn"], models["afn"], configure)
+

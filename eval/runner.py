@@ -1,0 +1,311 @@
+"""One evaluation pass: an evaluator (a trained stage, a baseline or the pipeline) over the eval stream, every unit
+exactly once, into a MetricSuite; then the leaderboard row.
+
+Memory stays flat in the number of units: metrics keep running sums (FID: feature sums and outer products), the
+gallery keeps only its first K samples, and the loop holds one batch at a time. Only the unit keys (short strings)
+are kept, to prove each unit was scored exactly once and to hash the evaluated list.
+
+In a torch.distributed group (Ray Train workers, see eval/distributed.py) every rank runs `evaluate` on its share
+(`eval_loader(rank, world)`); metric states, keys and bad-row counts are gathered in compute, so every rank gets
+the result a single process would; rank 0 collects the gallery.
+
+eval_list_sha is the sha256 of the evaluated unit keys in sorted order — the order of the set, not of the stream,
+so one process and N workers (whose streams interleave differently) hash the same list.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from eval.leaderboard import eval_list_sha, git_commit
+from eval.metrics import IMAGE_METRICS, MetricSuite
+from paint.config import DataConfig
+from paint.data.stream import eval_loader
+from paint.stages.base import Batch, move_batch
+from paint.validation import Compared
+
+ALL_METRICS = IMAGE_METRICS + ("layout",)
+
+
+class EvalError(ValueError):
+    """A bad evaluation request (empty shards, mismatched checkpoints, …); one line naming it and the fix."""
+
+
+@dataclass
+class EvalOptions:
+    """What to evaluate on and how; plain values only (travels to Ray workers as a dict).
+
+    shards: spec as for paint's streams; split: "val", "test", "train" or None (every shard file);
+    limit: first N units of the global order; batch_size / loader_workers: None = the evaluator's data config;
+    seed: None = the evaluator's data seed (texture patches, pipeline codes); metrics: subset of ALL_METRICS.
+    """
+    shards: str
+    split: str | None = "val"
+    limit: int | None = None
+    batch_size: int | None = None
+    loader_workers: int | None = None
+    seed: int | None = None
+    metrics: tuple[str, ...] = ALL_METRICS
+    inception_weights: str | None = None
+    alexnet_weights: str | None = None
+    gallery_samples: int = 8
+    skip_bad: bool = False
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "EvalOptions":
+        return cls(**{**values, "metrics": tuple(values.get("metrics", ALL_METRICS))})
+
+
+class Evaluator(ABC):
+    """What a pass drives. Subclasses set the identity fields and implement `predict` and `pictures`."""
+
+    stage: str = ""                 # lgn | tsn | afn | pipeline
+    method: str = "model"           # model | a baseline's name | pipeline
+    unit: str = "view"              # view | pair
+    metrics: tuple[str, ...] = IMAGE_METRICS     # which of ALL_METRICS apply
+    data: DataConfig                # resolution, patch rule, pairs, seed of the eval units
+    run_id: str = ""
+    checkpoint_step: int | None = None
+    checkpoint_path: str = ""
+
+    def notes(self) -> list[str]:
+        """Facts about this evaluator for the leaderboard's notes column."""
+        return []
+
+    def identity(self) -> dict:
+        """What the leaderboard row says about the evaluated thing (plain values)."""
+        return {"stage": self.stage, "method": self.method, "run_id": self.run_id,
+                "checkpoint_step": self.checkpoint_step, "checkpoint_path": self.checkpoint_path,
+                "resolution": self.data.resolution, "seed": self.data.seed, "notes": self.notes()}
+
+    @abstractmethod
+    def predict(self, batch: Batch) -> Compared:
+        """A batch (on the device) → output vs target: images in [-1, 1], labels for layout stages."""
+
+    @abstractmethod
+    def pictures(self, batch: Batch, compared: Compared) -> dict[str, torch.Tensor]:
+        """Named (B, 3, h, w) pictures in [0, 1] for the gallery: inputs, output, target."""
+
+
+def configure(data: DataConfig, options: EvalOptions) -> DataConfig:
+    """The evaluator's data config with the options' batch size, loader workers and seed applied."""
+    changes = {name: value for name, value in (("batch_size", options.batch_size),
+                                               ("loader_workers", options.loader_workers),
+                                               ("seed", options.seed)) if value is not None}
+    return DataConfig(**{**asdict(data), **changes})
+
+
+@dataclass
+class EvalResult:
+    """Scores over all ranks: values/skipped/meta as MetricSuite gives them, counts and the gallery (rank 0)."""
+    values: dict[str, float]
+    skipped: dict[str, str]
+    meta: dict[str, Any]
+    n_units: int
+    eval_list_sha: str
+    identity: dict = field(default_factory=dict)    # Evaluator.identity()
+    bad_rows: int = 0
+    world_size: int = 1
+    seconds: float = 0.0
+    gallery_columns: list[str] = field(default_factory=list)
+    gallery_keys: list[str] = field(default_factory=list)
+    gallery_rows: list[list[torch.Tensor]] = field(default_factory=list)   # (3, h, w) uint8 each
+
+    def to_payload(self) -> dict:
+        """Tensors and plain values only (loads with torch.load(weights_only=True)); the JSON round trip turns
+        str subclasses such as torch.__version__ into str."""
+        payload = dict(self.__dict__)
+        for name in ("values", "skipped", "meta", "identity"):
+            payload[name] = json.loads(json.dumps(payload[name]))
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "EvalResult":
+        return cls(**payload)
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def _gather(value: Any) -> list[Any]:
+    """Every rank's `value` (one process: [value])."""
+    if not _distributed():
+        return [value]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, value)
+    return out
+
+
+def _as_uint8(picture: torch.Tensor) -> torch.Tensor:
+    return (picture.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+
+
+def evaluate(evaluator: Evaluator, options: EvalOptions, rank: int = 0, world_size: int = 1,
+             device: torch.device | str = "cpu") -> EvalResult:
+    """Score `evaluator` on this rank's share of the eval units; collective in a torch.distributed group.
+
+    Raises EvalError when no unit was evaluated (on every rank alike) or a unit came twice; StreamError for
+    unreadable shards or (unless options.skip_bad) a bad sample.
+    """
+    start = time.perf_counter()
+    device = torch.device(device)
+    wanted = tuple(m for m in options.metrics if m in evaluator.metrics)
+    if not wanted:
+        raise EvalError(f"none of the metrics {', '.join(options.metrics)} applies to {evaluator.stage}; choose "
+                        f"from {', '.join(evaluator.metrics)}")
+    suite = MetricSuite(wanted, inception_weights=options.inception_weights,
+                        alexnet_weights=options.alexnet_weights, device=device)
+    loader = eval_loader(evaluator.unit, evaluator.data, rank, world_size, shards=options.shards,
+                         limit=options.limit, strict=not options.skip_bad, split=options.split)
+    keys: list[str] = []
+    columns: list[str] = []
+    gallery_keys: list[str] = []
+    gallery_rows: list[list[torch.Tensor]] = []
+    bar = tqdm(desc=f"eval {evaluator.stage} {evaluator.method}", unit=evaluator.unit,
+               disable=not options.progress or rank != 0, dynamic_ncols=True)
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                batch = move_batch(batch, device)
+                compared = evaluator.predict(batch)
+                suite.update(compared.fake, compared.real)
+                if compared.labels is not None:
+                    suite.update_layout(compared.labels, compared.gt_labels)
+                keys.extend(batch["key"])
+                if rank == 0 and len(gallery_rows) < options.gallery_samples:
+                    pictures = evaluator.pictures(batch, compared)
+                    columns = list(pictures)
+                    for i, key in enumerate(batch["key"][:options.gallery_samples - len(gallery_rows)]):
+                        gallery_keys.append(key)
+                        gallery_rows.append([_as_uint8(pictures[name][i]) for name in columns])
+                bar.update(len(batch["key"]))
+    finally:
+        bar.close()
+    all_keys = [key for part in _gather(keys) for key in part]
+    bad_rows = sum(_gather(loader.stats.bad_total))
+    if not all_keys:
+        raise EvalError(f"shards {options.shards!r} (split {options.split or 'all'}) hold no {evaluator.unit} "
+                        f"units to evaluate; check the shards and --split")
+    if len(set(all_keys)) != len(all_keys):
+        raise EvalError(f"{len(all_keys) - len(set(all_keys))} unit(s) were evaluated twice; the shard spec names "
+                        f"the same products more than once")
+    scores = suite.compute()    # collective: syncs every metric's states
+    return EvalResult(scores.values, scores.skipped, scores.meta, len(all_keys), eval_list_sha(sorted(all_keys)),
+                      evaluator.identity(), bad_rows, world_size, time.perf_counter() - start, columns,
+                      gallery_keys, gallery_rows)
+
+
+# --- the leaderboard row ----------------------------------------------------------------------------------------
+
+def dataset_id(shards: str) -> str:
+    """The dataset column: a local path spec made absolute (so runs from other folders compare), else as given."""
+    return os.path.abspath(shards) if os.path.exists(shards) else shards
+
+
+def device_text(device: torch.device | str, world_size: int = 1) -> str:
+    """e.g. "cpu", "cuda:NVIDIA H100 80GB HBM3", "ray 2x cpu"."""
+    device = torch.device(device)
+    name = f"cuda:{torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
+    return name if world_size == 1 else f"ray {world_size}x {name}"
+
+
+def _metric_impl(meta: dict) -> str:
+    impl = meta.get("implementations", {})
+    parts = [f"torch {impl.get('torch', '?')}", f"torchmetrics {impl.get('torchmetrics', '?')}"]
+    if "fid" in meta:
+        weights = meta["fid"]["weights"]
+        parts.append(f"fid: tf-inception-2015-12-05 {weights['kind']}{'' if weights['official'] else ' UNOFFICIAL'}"
+                     f" {meta['fid']['preprocess']}")
+    if "ssim" in meta:
+        parts.append(f"ssim: gaussian {meta['ssim']['window']}/{meta['ssim']['sigma']} valid region")
+    if "lpips" in meta:
+        parts.append(f"lpips: {meta['lpips']['net']} v{meta['lpips']['lpips_version']} "
+                     f"({meta['lpips']['package']})")
+    if "layout" in meta:
+        parts.append("layout: confusion matrix, classes present")
+    return "; ".join(parts)
+
+
+COLUMN_OF = {"fid": "fid", "ssim": "ssim", "lpips": "lpips", "miou": "miou_all", "miou_garment": "miou_garment",
+             "pixel_accuracy": "pixel_acc"}
+
+
+def leaderboard_row(result: EvalResult, options: EvalOptions, device: str, notes: str = "") -> tuple[dict, list[str]]:
+    """(row for eval.leaderboard.append_row, reasons for empty metric cells). Non-finite values (e.g. garment mIoU
+    when no garment class occurs) leave the cell empty with the reason."""
+    who = result.identity
+    reasons = [f"{name} skipped: {why}" for name, why in sorted(result.skipped.items())]
+    row: dict[str, Any] = {}
+    for key, column in COLUMN_OF.items():
+        value = result.values.get(key)
+        if value is not None and not math.isfinite(value):
+            reasons.append(f"{key} undefined ({value}): e.g. no garment class in ground truth or prediction")
+            value = None
+        row[column] = value
+    fid_meta = result.meta.get("fid", {})
+    n_real = fid_meta.get("n_real", result.n_units)
+    n_gen = fid_meta.get("n_fake", result.n_units)
+    extra = [f"first {options.limit} units"] if options.limit is not None else []
+    if result.bad_rows:
+        extra.append(f"{result.bad_rows} bad data rows skipped")
+    short = [reason.split("; ")[0][:160] for reason in reasons]   # the full reasons are printed
+    text = "; ".join(part for part in [notes.strip(), *who["notes"], *extra, *short] if part)
+    row.update({
+        "run_id": who["run_id"], "git_commit": git_commit(), "stage": who["stage"], "method": who["method"],
+        "checkpoint_step": who["checkpoint_step"], "checkpoint_path": who["checkpoint_path"],
+        "dataset": dataset_id(options.shards), "split": options.split or "all", "eval_list_sha": result.eval_list_sha,
+        "resolution": who["resolution"], "n_real": n_real, "n_gen": n_gen,
+        "metric_impl": _metric_impl(result.meta),
+        "fid_weights_sha256": fid_meta.get("weights", {}).get("sha256"),
+        "lpips_weights_sha256": result.meta.get("lpips", {}).get("backbone_sha256"),
+        "seed": who["seed"], "device": device, "notes": " ".join(text.split()),
+    })
+    return row, reasons
+
+
+def default_gallery_dir(leaderboard: str | os.PathLike, identity: dict) -> Path:
+    """<leaderboard folder>/galleries/<run>-<stage>[-<step>]/ (baselines and the pipeline have no step)."""
+    step = identity["checkpoint_step"]
+    name = f"{identity['run_id']}-{identity['stage']}" + (f"-{step}" if step is not None else "")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return Path(leaderboard).resolve().parent / "galleries" / safe
+
+
+# --- what to evaluate, as plain values (so Ray workers can rebuild it) ---------------------------------------------
+
+def make_evaluator(spec: dict, options: EvalOptions, device: torch.device | str = "cpu") -> Evaluator:
+    """Build the evaluator `spec` describes, with the options' data settings applied:
+    {"kind": "model", "stage": s, "checkpoint": path} | {"kind": "pipeline", "checkpoints": {stage: path}} |
+    {"kind": "baseline", "stage": s, "preset": p, "resolution": r or None, "train_shards": spec or None,
+     "train_limit": n}. Raises CheckpointError / EvalError / StreamError (one line) for a bad request."""
+    from eval.baselines import TRAIN_LIMIT, baseline_data, make_baseline   # these import this module
+    from eval.model_eval import ModelEvaluator, load_model
+    from eval.pipeline import make_pipeline
+
+    kind = spec.get("kind")
+    with_options = lambda data: configure(data, options)    # noqa: E731
+    if kind == "model":
+        model = load_model(spec["checkpoint"], stage=spec["stage"], device=device)
+        return ModelEvaluator(model, with_options(model.cfg.data))
+    if kind == "pipeline":
+        return make_pipeline(spec["checkpoints"], device, with_options)
+    if kind == "baseline":
+        data = with_options(baseline_data(spec["stage"], spec.get("preset", "small"), spec.get("resolution")))
+        return make_baseline(spec["stage"], data, options.shards, options.split, spec.get("train_shards"),
+                             spec.get("train_limit", TRAIN_LIMIT), device)
+    raise EvalError(f"unknown evaluation kind {kind!r}")
