@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 
 from eval.gallery import GalleryError, write_gallery
+from eval.metrics.fid import RealStatsError
 from eval.leaderboard import DEFAULT_PATH, METRICS, LeaderboardError, append_row, format_table, read_rows, write_chart
+from eval.real_stats import CACHE_FOLDER
 from eval.runner import (ALL_METRICS, EvalError, EvalOptions, EvalResult, default_gallery_dir, device_text, evaluate,
                          leaderboard_row, make_evaluator)
 from paint.checkpoint import CheckpointError, load_checkpoint
@@ -30,7 +32,8 @@ from paint.data.shardspec import StreamError, expand_urls
 from paint.stages import PRESETS, STAGE_NAMES
 from paint.weights import WeightsError
 
-USER_ERRORS = (EvalError, CheckpointError, ConfigError, StreamError, LeaderboardError, GalleryError, WeightsError)
+USER_ERRORS = (EvalError, RealStatsError, CheckpointError, ConfigError, StreamError, LeaderboardError, GalleryError,
+               WeightsError)
 SPLITS = ("val", "test", "train", "all")
 
 
@@ -62,6 +65,8 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--notes", default="", help="free text for the row's notes")
     p.add_argument("--inception-weights", help="FID Inception file (default: the staged TorchScript file)")
     p.add_argument("--alexnet-weights", help="LPIPS backbone alexnet-owt-7be5be79.pth (default: torch hub cache)")
+    p.add_argument("--fid-cache", help="folder of reusable real FID statistics (default <leaderboard folder>/"
+                   "fid_stats); 'none' = always recompute")
     p.add_argument("--skip-bad", action="store_true", help="skip and count bad samples instead of failing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     base = p.add_argument_group("baselines")
@@ -95,7 +100,14 @@ def _options(args) -> EvalOptions:
                        metrics=metrics, inception_weights=args.inception_weights,
                        alexnet_weights=args.alexnet_weights,
                        gallery_samples=0 if args.no_gallery else args.gallery_samples, skip_bad=args.skip_bad,
+                       fid_cache=_fid_cache(args),
                        progress=not args.no_progress)
+
+
+def _fid_cache(args) -> str | None:
+    if args.fid_cache and args.fid_cache.lower() == "none":
+        return None
+    return str(Path(args.fid_cache or Path(args.leaderboard).parent / CACHE_FOLDER).resolve())
 
 
 def _named_checkpoints(items: list[str]) -> dict[str, str]:

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from eval.leaderboard import eval_list_sha, git_commit
 from eval.metrics import IMAGE_METRICS, MetricSuite
+from eval.real_stats import eval_set_name, use_cache
 from paint.config import DataConfig
 from paint.data.stream import eval_loader
 from paint.stages.base import Batch, move_batch
@@ -59,6 +60,7 @@ class EvalOptions:
     inception_weights: str | None = None
     alexnet_weights: str | None = None
     gallery_samples: int = 8
+    fid_cache: str | None = None    # folder of reusable real FID statistics (eval/real_stats.py); None: none
     skip_bad: bool = False
     progress: bool = True
 
@@ -170,6 +172,11 @@ def evaluate(evaluator: Evaluator, options: EvalOptions, rank: int = 0, world_si
                         f"from {', '.join(evaluator.metrics)}")
     suite = MetricSuite(wanted, inception_weights=options.inception_weights,
                         alexnet_weights=options.alexnet_weights, device=device)
+    eval_set = cached = None
+    if options.fid_cache and "fid" in suite.metrics:
+        eval_set = eval_set_name(evaluator.stage, evaluator.unit, evaluator.data.afn_eval_pairs, options.shards,
+                                 options.split, options.limit)
+        cached = use_cache(suite, options.fid_cache, eval_set, evaluator.data.resolution)
     loader = eval_loader(evaluator.unit, evaluator.data, rank, world_size, shards=options.shards,
                          limit=options.limit, strict=not options.skip_bad, split=options.split)
     keys: list[str] = []
@@ -204,10 +211,26 @@ def evaluate(evaluator: Evaluator, options: EvalOptions, rank: int = 0, world_si
     if len(set(all_keys)) != len(all_keys):
         raise EvalError(f"{len(all_keys) - len(set(all_keys))} unit(s) were evaluated twice; the shard spec names "
                         f"the same products more than once")
+    if eval_set is not None:
+        _settle_real_stats(suite, options.fid_cache, eval_set, evaluator.data.resolution, cached,
+                           len(all_keys))
     scores = suite.compute()    # collective: syncs every metric's states
     return EvalResult(scores.values, scores.skipped, scores.meta, len(all_keys), eval_list_sha(sorted(all_keys)),
                       evaluator.identity(), bad_rows, world_size, time.perf_counter() - start, columns,
                       gallery_keys, gallery_rows)
+
+
+def _settle_real_stats(suite: MetricSuite, cache_dir: str, eval_set: str, resolution: int, cached: Path | None,
+                       n_units: int) -> None:
+    """A used cache file must hold as many images as were scored; a fresh pass saves its real statistics."""
+    if cached is not None:
+        n_cached = suite.metrics["fid"].cached_real.n
+        if n_cached != n_units:
+            raise EvalError(f"cached real FID statistics {str(cached)!r} hold {n_cached} images but {n_units} units "
+                            f"were scored; delete the file to recompute them")
+        return
+    path = suite.save_real_stats(cache_dir, eval_set, resolution)    # collective; rank 0 writes
+    suite.real_stats_source = f"computed from real images, saved to {path}"
 
 
 # --- the leaderboard row ----------------------------------------------------------------------------------------
@@ -261,6 +284,8 @@ def leaderboard_row(result: EvalResult, options: EvalOptions, device: str, notes
     n_real = fid_meta.get("n_real", result.n_units)
     n_gen = fid_meta.get("n_fake", result.n_units)
     extra = [f"first {options.limit} units"] if options.limit is not None else []
+    if str(fid_meta.get("real_stats", "")).startswith("cache "):
+        extra.append(f"FID real statistics from {Path(fid_meta['real_stats'][6:]).name}")
     if result.bad_rows:
         extra.append(f"{result.bad_rows} bad data rows skipped")
     short = [reason.split("; ")[0][:160] for reason in reasons]   # the full reasons are printed

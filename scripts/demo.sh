@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The embedded default, end to end on this machine: synthetic shards → train LGN, TSN, AFN briefly on local Ray
-# (CPU, small preset) → grids, checkpoints and a contact sheet under runs/demo/.
+# (CPU, small preset) → evaluate every stage, its baseline and the pipeline → leaderboard; all under runs/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -16,10 +16,23 @@ for stage in lgn tsn afn; do
   echo "== training $stage (small preset, local Ray, CPU)"
   "$BIN/train_$stage" data.shards="$SHARDS" run.storage_path="$OUT" run.name="$stage" scaling.cpus_per_worker=2
 done
+# Evaluation: each stage, its non-learned floor and the whole pipeline on the first val units, one leaderboard.
+BOARD="$OUT/leaderboard.csv"
+EVAL=("$BIN/paint-eval" --shards "$SHARDS" --limit "${DEMO_EVAL_UNITS:-200}" --leaderboard "$BOARD" --no-progress)
+rm -f "$BOARD"
+for stage in lgn tsn afn; do
+  echo "== evaluating $stage: the trained checkpoint, then the baseline"
+  "${EVAL[@]}" --stage "$stage" --checkpoint "$OUT/$stage"
+  "${EVAL[@]}" --baseline "$stage"
+done
+echo "== evaluating the pipeline (LGN → TSN → AFN)"
+"${EVAL[@]}" --stage pipeline --checkpoint "$OUT"
+"$BIN/paint-eval" leaderboard --leaderboard "$BOARD" --chart "$OUT/leaderboard.png"
 echo
 echo "demo: synthetic products:      $OUT/contact_sheet.png"
 for stage in lgn tsn afn; do
   echo "demo: $stage grids:             $OUT/$stage/grids/  (latest: $(ls "$OUT/$stage/grids" | tail -n 1))"
   echo "demo: $stage checkpoints:       $(ls -d "$OUT/$stage"/checkpoint_*/ | tail -n 1)"
 done
+echo "demo: leaderboard:             $BOARD (chart: $OUT/leaderboard.png, galleries: $OUT/galleries/)"
 echo "demo: TensorBoard:             $BIN/tensorboard --logdir $OUT"

@@ -61,6 +61,9 @@ def test_two_ray_workers_give_the_one_process_scores(lgn_run, two_val_shards, ra
         assert ray[column] == one[column], column
     assert float(ray["ssim"]) == pytest.approx(float(one["ssim"]), abs=1e-5)
     assert float(ray["fid"]) == pytest.approx(float(one["fid"]), rel=1e-3)
+    # the one-process run saved the real FID statistics; the workers got them from rank 0 (a broadcast)
+    assert "FID real statistics from fid-real-layouts-val-full-" in ray["notes"]
+    assert "FID real statistics from" not in one["notes"]
     assert (tmp_path / "galleries" / "lgn-lgn-2" / "index.html").is_file()
 
 

@@ -163,6 +163,25 @@ def test_every_unit_is_scored_exactly_once_whatever_the_batching(stage, unit, co
 # --- baselines and the pipeline -----------------------------------------------------------------------------
 
 @pytest.mark.timeout(300)
+def test_real_fid_statistics_are_reused_for_the_same_eval_set_only(runs, tiny_shards, tmp_path, capsys):
+    board = tmp_path / "leaderboard.csv"
+    copy = tmp_path / "copied-shards"
+    shutil.copytree(tiny_shards, copy)     # same content, another folder: the same eval set
+    common = ["--stage", "tsn", "--checkpoint", str(runs / "tsn"), "--metrics", "fid", "--no-gallery",
+              "--leaderboard", str(board)]
+    for shards, limit in ((tiny_shards, "2"), (copy, "2"), (tiny_shards, "3")):
+        code, _, err = run_eval(capsys, *common, "--shards", str(shards), "--limit", limit)
+        assert code == 0, err
+    first, reused, other = read_csv(board)
+    files = sorted((tmp_path / "fid_stats").glob("fid-real-*.npz"))
+    assert len(files) == 2       # limit 2 and limit 3 are different eval sets
+    assert "FID real statistics from" not in first["notes"] + other["notes"]
+    assert "FID real statistics from fid-real-views-val-n2-" in reused["notes"]
+    assert float(reused["fid"]) == pytest.approx(float(first["fid"]), rel=1e-6)
+    assert float(other["fid"]) != float(first["fid"])
+
+
+@pytest.mark.timeout(300)
 def test_baselines_write_rows_on_the_same_units(runs, tiny_shards, tmp_path, capsys):
     board = tmp_path / "leaderboard.csv"
     for stage in ("lgn", "tsn", "afn"):

@@ -1,0 +1,82 @@
+"""Which real FID statistics an evaluation can reuse, and where they live.
+
+Real statistics (Inception features of the ground-truth images) depend only on the eval set, not on the model, so
+`paint-eval` computes them once and reuses them from `<leaderboard folder>/fid_stats/`. A cache file is keyed by
+(eval set, resolution, Inception sha256, preprocessing) — see eval.metrics.fid.RealStatsKey. The eval set is
+named by what the real side holds:
+- the stage's kind of real picture: views (TSN), colourised layouts (LGN), target views of pairs (AFN, pipeline;
+  with the pair rule);
+- the split and `--limit`;
+- the shards' content: sha256 of every local shard file (so a moved or re-generated but identical set still
+  hits, and a changed file misses); URLs and pipe: commands by their spec text.
+After the pass the runner checks the cached count against the units it scored (a stale file fails loudly).
+
+In a torch.distributed group rank 0 decides and reads; the statistics are broadcast, so every rank uses the same.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch.distributed as dist
+
+from eval.metrics import MetricSuite
+from eval.metrics.fid import load_real_stats
+from paint.data.shardspec import expand_urls
+
+CACHE_FOLDER = "fid_stats"
+_CHUNK = 1 << 20
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shards_fingerprint(shards: str, split: str | None) -> str:
+    """sha256 over the shard files' names-independent content hashes (local) or spec texts (remote), in order."""
+    digest = hashlib.sha256()
+    for url in expand_urls(shards, split):
+        path = Path(url)
+        digest.update((_file_sha256(path) if path.is_file() else f"spec:{url}").encode() + b"\n")
+    return digest.hexdigest()
+
+
+def real_kind(stage: str, unit: str, pairs: str) -> str:
+    """What the real side of a stage's evaluation holds."""
+    if stage == "lgn":
+        return "layouts"
+    return f"pair-targets-{pairs}" if unit == "pair" else "views"
+
+
+def eval_set_name(stage: str, unit: str, pairs: str, shards: str, split: str | None, limit: int | None) -> str:
+    """The eval_set field of the cache key (short: it becomes part of a file name)."""
+    content = shards_fingerprint(shards, split)[:20]
+    return f"{real_kind(stage, unit, pairs)}-{split or 'all'}-{'n' + str(limit) if limit else 'full'}-{content}"
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def use_cache(suite: MetricSuite, cache_dir: str | Path, eval_set: str, resolution: int) -> Path | None:
+    """Load cached real statistics into `suite`'s FID when the file exists (rank 0 reads, every rank gets them).
+    Returns the file used or None. Raises RealStatsError for a stale or unreadable file."""
+    fid = suite.metrics.get("fid")
+    if fid is None:
+        return None
+    path = suite.real_stats_path(cache_dir, eval_set, resolution)
+    rank0 = not _distributed() or dist.get_rank() == 0
+    stats = load_real_stats(path, fid.real_key(eval_set, resolution)) if rank0 and path.is_file() else None
+    if _distributed():
+        box = [stats]
+        dist.broadcast_object_list(box, src=0)
+        stats = box[0]
+    if stats is None:
+        return None
+    fid.set_real_stats(stats)
+    suite.real_stats_source = f"cache {path}"
+    return path
