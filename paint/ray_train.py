@@ -102,21 +102,73 @@ def _train_worker(loop_config: dict) -> None:
         ray.train.report(metrics, checkpoint=ckpt)
 
     validator = make_validator(cfg) if cfg.train.val_units > 0 else None
+    if loop_config.get("report_settings"):
+        validator = _with_settings(validator)
     fit(cfg, rank, world, report, loop_config["log_dir"], loop_config["shards"], resume=resume,
         launch_time=loop_config["launch_time"], validator=validator)
 
 
-def train(cfg, shards: str, launch_time: float | None = None):
-    """Run `cfg` on Ray Train (connects to RAY_ADDRESS when set, else starts a local Ray). Returns the Result."""
+def effective_settings(engine) -> dict[str, float]:
+    """The learning rates the optimisers use now and the loss weights the stage reads at every step (not the
+    config's values: after a resume they must be shown to agree). Keys: optim/lr_g, optim/lr_d, loss/<weight>."""
+    out = {"optim/lr_g": float(engine.opt_g.param_groups[0]["lr"]),
+           "optim/lr_d": float(engine.opt_d.param_groups[0]["lr"])}
+    loss = engine.stage.cfg.loss
+    for name, value in vars(loss).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"loss/{name}"] = float(value)
+    return out
+
+
+def _with_settings(validator):
+    """A validator that also reports `effective_settings` (Tune sweeps use it to prove PBT's values took)."""
+    def validate(engine) -> dict:
+        return {**(validator(engine) if validator is not None else {}), **effective_settings(engine)}
+    return validate
+
+
+def ensure_ray() -> None:
+    """Join the cluster named by RAY_ADDRESS (e.g. under `ray job submit`), else start a local Ray for this
+    process, its dashboard (which Train's state queries use) on loopback only; never join a stray cluster."""
     import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
 
     if not ray.is_initialized():
         if os.environ.get("RAY_ADDRESS"):  # e.g. under `ray job submit`: join that cluster
             ray.init()
-        else:  # a local cluster for this run; its dashboard (which Train's state queries use) on loopback only
+        else:  # a local cluster for this process; its dashboard (which Train's state queries use) on loopback
             ray.init(address="local", dashboard_host="127.0.0.1")  # never join a stray cluster
+
+
+def prepare_data(cfg) -> tuple:
+    """(cfg, train shards) ready for workers that run elsewhere: the embedded synthetic set built when no
+    data.shards is given (its val split then validates), local shard specs expanded to absolute file lists
+    (URLs and pipe: commands are read only by the workers). Raises ConfigError naming the bad data key."""
+    shards = cfg.data.shards or str(ensure_default_shards())
+    try:  # local shard specs are checked here, fast; URLs and pipe: commands are read only by the workers
+        if not any(marker in shards for marker in ("://", "pipe:")):  # absolute: workers run elsewhere
+            shards = ",".join(expand_urls(shards, split="train"))
+    except StreamError as exc:
+        raise ConfigError(f"data.shards: {exc}") from None
+    if not cfg.data.val_shards and not cfg.data.shards:
+        cfg = apply_overrides(cfg, {"data.val_shards": str(DEFAULT_DATA.resolve())})
+    if cfg.train.val_units > 0 and not any(marker in cfg.data.val_shards for marker in ("://", "pipe:")):
+        try:  # validation runs in the workers, whose working directory differs: absolute paths
+            val = ",".join(expand_urls(cfg.data.val_shards, split="val"))
+        except StreamError as exc:
+            raise ConfigError(f"data.val_shards: {exc}") from None
+        cfg = apply_overrides(cfg, {"data.val_shards": val})
+    return cfg, shards
+
+
+def build_trainer(cfg, shards: str, launch_time: float | None = None, callbacks: list | None = None,
+                  report_settings: bool = False):
+    """The TorchTrainer for `cfg` on `shards` (from `prepare_data`) and its log folder; Ray must be running.
+    `callbacks` join the Train RunConfig (e.g. Tune's reporting); `report_settings` adds `effective_settings`
+    to every epoch's metrics. The run lives in run.storage_path/run.name: a second trainer of the same name
+    resumes from that run's latest checkpoint."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
     name = run_name(cfg)
     storage = cfg.run.storage_path if _is_uri(cfg.run.storage_path) else str(Path(cfg.run.storage_path).resolve())
     log_dir = Path("runs" if _is_uri(storage) else storage).resolve() / name
@@ -126,14 +178,30 @@ def train(cfg, shards: str, launch_time: float | None = None):
     trainer = TorchTrainer(
         _train_worker,
         train_loop_config={"stage": cfg.stage, "cfg": to_dict(cfg), "log_dir": str(log_dir), "shards": shards,
-                           "launch_time": launch_time or time.time()},
+                           "launch_time": launch_time or time.time(), "report_settings": report_settings},
         scaling_config=ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
                                      resources_per_worker=resources),
-        run_config=RunConfig(name=name, storage_path=storage,
+        run_config=RunConfig(name=name, storage_path=storage, callbacks=list(callbacks or []),
                              checkpoint_config=CheckpointConfig(num_to_keep=cfg.run.num_to_keep),
                              failure_config=FailureConfig(max_failures=cfg.run.max_failures)),
     )
+    return trainer, log_dir
+
+
+def train(cfg, shards: str, launch_time: float | None = None):
+    """Run `cfg` on Ray Train (connects to RAY_ADDRESS when set, else starts a local Ray). Returns the Result."""
+    ensure_ray()
+    trainer, log_dir = build_trainer(cfg, shards, launch_time)
     return trainer.fit(), log_dir
+
+
+def root_cause(exc: BaseException) -> str:
+    """'Type: last line of message' of the innermost cause (Ray wraps worker errors in several layers)."""
+    cause = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    text = str(cause).strip()
+    return f"{type(cause).__name__}: {text.splitlines()[-1] if text else ''}"
 
 
 def _parser(stage: str) -> argparse.ArgumentParser:
@@ -158,30 +226,15 @@ def main(stage: str, argv: list[str] | None = None) -> int:
         import yaml
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return 0
-    shards = cfg.data.shards or str(ensure_default_shards())
-    try:  # local shard specs are checked here, fast; URLs and pipe: commands are read only by the workers
-        if not any(marker in shards for marker in ("://", "pipe:")):  # absolute: workers run elsewhere
-            shards = ",".join(expand_urls(shards, split="train"))
-    except StreamError as exc:
-        print(f"train_{stage}: error: data.shards: {exc}", file=sys.stderr)
+    try:
+        cfg, shards = prepare_data(cfg)
+    except ConfigError as exc:
+        print(f"train_{stage}: error: {exc}", file=sys.stderr)
         return 2
-    if not cfg.data.val_shards and not cfg.data.shards:
-        cfg = apply_overrides(cfg, {"data.val_shards": str(DEFAULT_DATA.resolve())})
-    if cfg.train.val_units > 0 and not any(marker in cfg.data.val_shards for marker in ("://", "pipe:")):
-        try:  # validation runs in the workers, whose working directory differs: absolute paths
-            val = ",".join(expand_urls(cfg.data.val_shards, split="val"))
-        except StreamError as exc:
-            print(f"train_{stage}: error: data.val_shards: {exc}", file=sys.stderr)
-            return 2
-        cfg = apply_overrides(cfg, {"data.val_shards": val})
     try:
         result, log_dir = train(cfg, shards, launch_time)
     except Exception as exc:  # Ray wraps worker errors; show the root cause in one line
-        cause = exc
-        while cause.__cause__ is not None:
-            cause = cause.__cause__
-        print(f"train_{stage}: error: training failed: {type(cause).__name__}: "
-              f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}", file=sys.stderr)
+        print(f"train_{stage}: error: training failed: {root_cause(exc)}", file=sys.stderr)
         return 1
     checkpoint = result.checkpoint.path if result.checkpoint is not None else "none"
     print(f"train_{stage}: done. checkpoint: {checkpoint}\n  grids: {log_dir / 'grids'}\n"

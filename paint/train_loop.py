@@ -93,6 +93,9 @@ def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path
     start_epoch = 0
     if resume is not None:
         engine.load_state_dict(resume["engine"])
+        # the optimisers now hold the checkpoint's learning rates; this run's config wins (PBT mutates them;
+        # for an ordinary resume they are the same values, so nothing changes)
+        engine.set_learning_rates(cfg.optim.lr_g, cfg.optim.d_to_g_lr)
         start_epoch = int(resume["epoch"])
     logger = _Logger(log_dir, active=rank == 0)
     if rank == 0:

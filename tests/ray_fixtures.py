@@ -81,15 +81,20 @@ def script_env(ray_tmp: str) -> dict:
 
 
 class Script:
-    """One `train_tsn` process in its own session; output goes to files (no pipe can fill up and block it)."""
+    """One console-script process (default `train_tsn`) in its own session; output goes to files `<name>.out` and
+    `<name>.err` in `cwd` (no pipe can fill up and block it). `env` adds variables to script_env's."""
 
-    def __init__(self, args: list[str], cwd: Path, ray_tmp: str):
-        self.cwd, self.ray_tmp = Path(cwd), ray_tmp
-        self.out_path, self.err_path = self.cwd / "script.out", self.cwd / "script.err"
+    def __init__(self, args: list[str], cwd: Path, ray_tmp: str, command: str = SCRIPT, name: str = "script",
+                 env: dict | None = None):
+        self.cwd, self.ray_tmp, self.command = Path(cwd), ray_tmp, Path(command).name
+        self.out_path, self.err_path = self.cwd / f"{name}.out", self.cwd / f"{name}.err"
         self.start = time.monotonic()
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.proc = subprocess.Popen([SCRIPT, *args], cwd=cwd, env=script_env(ray_tmp), stdout=out,
-                                         stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen([command, *args], cwd=cwd, env={**script_env(ray_tmp), **(env or {})},
+                                         stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def tail(self) -> str:
+        return f"--- stdout tail:\n{self.stdout()[-3000:]}\n--- stderr tail:\n{self.stderr()[-5000:]}"
 
     def stdout(self) -> str:
         return self.out_path.read_text(errors="replace")
@@ -106,8 +111,7 @@ class Script:
             rc = self.proc.wait(timeout=max(0.0, timeout - (time.monotonic() - self.start)))
         except subprocess.TimeoutExpired:
             self.kill()
-            pytest.fail(f"train_tsn did not finish within {timeout:.0f} s\n--- stdout tail:\n{self.stdout()[-3000:]}"
-                        f"\n--- stderr tail:\n{self.stderr()[-3000:]}")
+            pytest.fail(f"{self.command} did not finish within {timeout:.0f} s\n{self.tail()}")
         return ScriptResult(rc, self.stdout(), self.stderr(), time.monotonic() - self.start)
 
     def kill(self) -> None:
