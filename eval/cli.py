@@ -27,6 +27,7 @@ from eval.real_stats import CACHE_FOLDER
 from eval.runner import (ALL_METRICS, EvalError, EvalOptions, EvalResult, default_gallery_dir, device_text, evaluate,
                          leaderboard_row, make_evaluator)
 from paint.checkpoint import CheckpointError, load_checkpoint
+from paint.inference import latest_checkpoint, parse_named_checkpoints
 from paint.config import ConfigError
 from paint.data.shardspec import StreamError, expand_urls
 from paint.stages import PRESETS, STAGE_NAMES
@@ -110,20 +111,9 @@ def _fid_cache(args) -> str | None:
     return str(Path(args.fid_cache or Path(args.leaderboard).parent / CACHE_FOLDER).resolve())
 
 
-def _named_checkpoints(items: list[str]) -> dict[str, str]:
-    named = {}
-    for item in items:
-        stage, sep, path = item.partition("=")
-        if not sep or not path:
-            raise EvalError(f"--checkpoints item {item!r} must look like lgn=PATH")
-        named[stage.strip()] = path
-    return named
-
-
 def _spec(args, options: EvalOptions) -> dict:
     """What to evaluate, checked before any work: checkpoints exist and belong to their stage."""
     from eval.baselines import check_train_shards
-    from eval.model_eval import latest_checkpoint
     from eval.pipeline import pipeline_checkpoints
 
     if args.baseline:
@@ -134,7 +124,7 @@ def _spec(args, options: EvalOptions) -> dict:
         return {"kind": "baseline", "stage": args.baseline, "preset": args.preset, "resolution": args.resolution,
                 "train_shards": args.train_shards, "train_limit": args.train_limit}
     if args.stage == "pipeline":
-        named = _named_checkpoints(args.checkpoints) if args.checkpoints else None
+        named = parse_named_checkpoints(args.checkpoints) if args.checkpoints else None
         found = pipeline_checkpoints(args.checkpoint, named)
         sizes = {s: load_checkpoint(p, stage=s)["config"]["data"]["resolution"] for s, p in found.items()}
         if len(set(sizes.values())) != 1:

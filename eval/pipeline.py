@@ -20,30 +20,27 @@ from pathlib import Path
 
 import torch
 
-from eval.model_eval import LoadedModel, latest_checkpoint, load_model
 from eval.runner import ALL_METRICS, EvalError, Evaluator
 from paint.data.labels import garment_mask, one_hot
 from paint.data.patches import place_patch, sample_patch
 from paint.data.units import PATCH_REGIONS, eval_rng, stable_seed, view_key
+from paint.inference import (PIPELINE_STAGES, LoadedModel, check_pipeline, load_pipeline, named_checkpoints,
+                             stage_checkpoints)
 from paint.stages.base import to_unit_range
 from paint.stages.visuals import layout_picture, patch_picture, pose_picture
 from paint.validation import Compared
 
-PIPELINE_STAGES = ("lgn", "tsn", "afn")
-
 
 def pipeline_checkpoints(folder: str | Path | None = None, named: dict[str, str] | None = None) -> dict[str, Path]:
     """The three checkpoint folders: `named` (stage → checkpoint or run folder) or `folder`'s lgn/ tsn/ afn/ run
-    folders, each resolved to its latest checkpoint_*. Raises CheckpointError / EvalError naming what is missing."""
+    folders, each resolved to its latest checkpoint_* (paint.inference). Raises CheckpointError / EvalError naming
+    what is missing."""
     if named:
-        missing = [s for s in PIPELINE_STAGES if s not in named]
-        if missing or set(named) - set(PIPELINE_STAGES):
-            raise EvalError(f"--checkpoints needs exactly lgn=… tsn=… afn=…, got {', '.join(sorted(named))}")
-        return {s: latest_checkpoint(named[s]) for s in PIPELINE_STAGES}
+        return named_checkpoints(named)
     if folder is None:
         raise EvalError("the pipeline needs --checkpoint FOLDER (holding lgn/ tsn/ afn/) or --checkpoints "
                         "lgn=… tsn=… afn=…")
-    return {s: latest_checkpoint(Path(folder) / s) for s in PIPELINE_STAGES}
+    return stage_checkpoints(folder)
 
 
 def _source_view(key: str) -> tuple[str, str]:
@@ -59,13 +56,7 @@ class PipelineEvaluator(Evaluator):
 
     def __init__(self, lgn: LoadedModel, tsn: LoadedModel, afn: LoadedModel, configure=lambda data: data):
         self.models = {"lgn": lgn, "tsn": tsn, "afn": afn}
-        for name, model in self.models.items():
-            if model.stage.name != name:
-                raise EvalError(f"the {name} checkpoint {str(model.path)!r} belongs to stage {model.stage.name!r}")
-        sizes = {name: model.cfg.data.resolution for name, model in self.models.items()}
-        if len(set(sizes.values())) != 1:
-            raise EvalError(f"the pipeline's checkpoints differ in resolution ({sizes}); use checkpoints trained "
-                            f"at one resolution")
+        check_pipeline(self.models)
         patch = tsn.cfg.data
         self.data = configure(dataclasses.replace(afn.cfg.data, patch_canvas=patch.patch_canvas, seed=patch.seed,
                                                   patch_min_frac=patch.patch_min_frac,
@@ -128,6 +119,6 @@ class PipelineEvaluator(Evaluator):
 def make_pipeline(checkpoints: dict[str, str | Path], device: torch.device | str = "cpu",
                   configure=lambda data: data) -> PipelineEvaluator:
     """The pipeline evaluator from stage → checkpoint folder (see `pipeline_checkpoints`)."""
-    models = {s: load_model(checkpoints[s], stage=s, device=device) for s in PIPELINE_STAGES}
+    models = load_pipeline(checkpoints, device)
     return PipelineEvaluator(models["lgn"], models["tsn"], models["afn"], configure)
 

@@ -319,7 +319,8 @@ def make_evaluator(spec: dict, options: EvalOptions, device: torch.device | str 
     {"kind": "baseline", "stage": s, "preset": p, "resolution": r or None, "train_shards": spec or None,
      "train_limit": n}. Raises CheckpointError / EvalError / StreamError (one line) for a bad request."""
     from eval.baselines import TRAIN_LIMIT, baseline_data, make_baseline   # these import this module
-    from eval.model_eval import ModelEvaluator, load_model
+    from eval.model_eval import ModelEvaluator
+    from paint.inference import load_model
     from eval.pipeline import make_pipeline
 
     kind = spec.get("kind")

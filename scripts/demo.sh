@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The embedded default, end to end on this machine: synthetic shards → train LGN, TSN, AFN briefly on local Ray
-# (CPU, small preset) → evaluate every stage, its baseline and the pipeline → leaderboard; all under runs/demo/.
+# (CPU, small preset) → evaluate every stage, its baseline and the pipeline → leaderboard → paint-design from a
+# preset pose and two bundled textures; all under runs/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -28,6 +29,9 @@ done
 echo "== evaluating the pipeline (LGN → TSN → AFN)"
 "${EVAL[@]}" --stage pipeline --checkpoint "$OUT"
 "$BIN/paint-eval" leaderboard --leaderboard "$BOARD" --chart "$OUT/leaderboard.png"
+echo "== designing: a standing pose, a tartan top and a denim bottom → 4 variants × 3 views"
+"$BIN/paint-design" --pose standing --texture top=paint/design/textures/red-tartan.png \
+  --texture bottom=paint/design/textures/blue-denim.png --views 3 --variants 4 --checkpoints "$OUT" --out "$OUT/design"
 echo
 echo "demo: synthetic products:      $OUT/contact_sheet.png"
 for stage in lgn tsn afn; do
@@ -35,4 +39,5 @@ for stage in lgn tsn afn; do
   echo "demo: $stage checkpoints:       $(ls -d "$OUT/$stage"/checkpoint_*/ | tail -n 1)"
 done
 echo "demo: leaderboard:             $BOARD (chart: $OUT/leaderboard.png, galleries: $OUT/galleries/)"
+echo "demo: designs:                 $OUT/design/sheet.png (every image, design.json)"
 echo "demo: TensorBoard:             $BIN/tensorboard --logdir $OUT"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from paint.data.keypoints import NUM_KEYPOINTS
+from paint.data.keypoints import KeypointError, parse_keypoint_json
 from paint.data.labels import IGNORE, NUM_CLASSES
 
 OPENPOSE_SUFFIX = "_keypoints.json"   # what OpenPose's --write_json writes: <image name>_keypoints.json
@@ -70,48 +70,6 @@ def parsing_index(root: str | os.PathLike) -> FileIndex:
     return FileIndex(root, (PARSING_SUFFIX,), "parsing")
 
 
-def _malformed(detail: str) -> RowSkipped:
-    return RowSkipped("malformed keypoints", detail)
-
-
-def _openpose_person(flat) -> np.ndarray:
-    values = np.asarray(flat, dtype=np.float64).reshape(-1)
-    if values.size == 75:
-        raise _malformed("25 joints (BODY_25); PAINT needs COCO-18: run OpenPose with --model_pose COCO")
-    if values.size != NUM_KEYPOINTS * 3:
-        raise _malformed(f"pose_keypoints_2d has {values.size} numbers, expected {NUM_KEYPOINTS * 3}")
-    return values.reshape(NUM_KEYPOINTS, 3)
-
-
-def _read_openpose(data: dict) -> tuple[np.ndarray, int]:
-    people = data["people"]
-    if not isinstance(people, list):
-        raise _malformed("'people' is not a list")
-    if not people:
-        raise RowSkipped("no person", "OpenPose found nobody in the image")
-    poses = []
-    for person in people:
-        flat = person.get("pose_keypoints_2d", person.get("pose_keypoints")) if isinstance(person, dict) else None
-        if flat is None:
-            raise _malformed("a person has no 'pose_keypoints_2d'")
-        poses.append(_openpose_person(flat))
-    # Several detections: the most confident one is the model (the others are usually background people).
-    best = max(poses, key=lambda pose: float(pose[:, 2].sum()))
-    return best, len(people)
-
-
-def _read_paint(data: dict) -> np.ndarray:
-    pose = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float64)
-    for joint in range(NUM_KEYPOINTS):
-        point = data.get(str(joint))
-        if not isinstance(point, list) or len(point) < 2:
-            raise _malformed(f"joint {joint!r} missing or not a list [x, y, ...]")
-        x, y = float(point[0]), float(point[1])
-        # PAINT stores missing joints near (0, 0); the original draws a joint only if x > 1 or y > 1.
-        pose[joint] = (x, y, 0.0 if (x <= 1 and y <= 1) else 1.0)
-    return pose
-
-
 def read_keypoints(path: Path, image_size: tuple[int, int]) -> tuple[np.ndarray, int]:
     """OpenPose (`{"people": [...]}`) or PAINT (`{"0": [x, y], …}`) JSON → ((18, 3) float32, people found).
 
@@ -121,25 +79,16 @@ def read_keypoints(path: Path, image_size: tuple[int, int]) -> tuple[np.ndarray,
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _malformed(f"{path.name}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(data, dict):
-        raise _malformed(f"{path.name}: top level is {type(data).__name__}, expected an object")
+        raise RowSkipped("malformed keypoints", f"{path.name}: {type(exc).__name__}: {exc}") from None
     try:
-        if "people" in data:
-            pose, people = _read_openpose(data)
-        else:
-            pose, people = _read_paint(data), 1
-    except (TypeError, ValueError) as exc:
-        raise _malformed(f"{path.name}: {exc}") from None
-    if not np.isfinite(pose).all():
-        raise _malformed(f"{path.name}: NaN or infinity")
-    if (pose[:, 2] < 0).any() or (pose[:, 2] > 1).any():
-        raise _malformed(f"{path.name}: confidence outside [0, 1]")
+        pose, people = parse_keypoint_json(data)
+    except KeypointError as exc:
+        raise RowSkipped(exc.reason, f"{path.name}: {exc}") from None
     height, width = image_size
     shown = pose[pose[:, 2] > 0]
     if ((shown[:, 0] < -1) | (shown[:, 0] > width) | (shown[:, 1] < -1) | (shown[:, 1] > height)).any():
         raise RowSkipped("keypoints outside image", f"{path.name}: joints beyond the {width}x{height} image")
-    return pose.astype(np.float32), people
+    return pose, people
 
 
 def read_parsing(path: Path, image_size: tuple[int, int]) -> np.ndarray:

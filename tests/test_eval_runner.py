@@ -22,7 +22,7 @@ from eval.baselines import pose_keypoints, tile_patch
 from eval.cli import main
 from eval.leaderboard import COLUMNS, eval_list_sha
 from eval.metrics.inception import TORCHSCRIPT_SHA256, locate_inception
-from eval.model_eval import load_model
+from paint.inference import load_model
 from eval.pipeline import make_pipeline
 from eval.validation import validate
 from paint.data.contract import decode_product

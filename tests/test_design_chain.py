@@ -1,0 +1,160 @@
+"""paint-design end to end with real checkpoints trained here by the training loop (paint.train_loop.fit, no Ray,
+tiny preset), as the demo trains its own: designs of the right shape for textures of every kind, the same seed
+giving the same bytes, variants giving different layouts, garments taking the texture's colour, the real command's
+outputs, and a missing stage refused.
+
+So that about a CPU minute is enough, the checkpoints are trained at 32 px on a purpose-built shard set — copies
+of the "standing" preset's person (shards.synth, 4 views) whose top and bottom are recoloured at random per copy —
+for 80 steps at lr 2e-3 without VGG losses or EMA (the raw generator is what gets saved and loaded). LGN learns
+that person's layouts (so the preset pose gives garment regions), and TSN can only predict a garment's colour from
+its patch: the behaviour the colour test checks. AFN trains two steps (its views are only shape-checked).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from paint.data.contract import ProductSample, ViewSample
+from paint.data.labels import garment_mask
+from paint.data.units import PATCH_REGIONS
+from paint.design import Designer, design
+from shards.make_design_assets import PRESETS, SEED
+from shards.synth import render_product
+from shards.writer import ShardSetWriter
+from tests.test_eval_runner import train_tiny
+
+SIZE, COPIES = 32, 8
+STEPS = {"lgn": 80, "tsn": 80, "afn": 2}
+FAST = [f"data.resolution={SIZE}", "optim.ema_decay=0", "optim.lr_g=0.002", "train.threads=2"]
+NO_VGG = ["loss.perceptual=0", "loss.style=0"]
+SCRIPT = str(Path(sys.executable).with_name("paint-design"))
+
+
+def recoloured(product: ProductSample, copy: int) -> ProductSample:
+    """The product with each garment region's colour replaced by a random one (its shading kept)."""
+    rng = np.random.default_rng(copy)
+    colours = {region: rng.uniform(25, 230, 3) for region in PATCH_REGIONS}
+    views = {}
+    for name, view in product.views.items():
+        image = view.image.astype(np.float64)
+        for region, colour in colours.items():
+            mask = garment_mask(view.parsing, region)
+            if mask.any():
+                shade = image[mask].mean(1, keepdims=True)
+                image[mask] = shade / max(shade.mean(), 1.0) * colour
+        views[name] = ViewSample(np.clip(image, 0, 255).astype(np.uint8), view.parsing, view.pose)
+    return ProductSample(f"standing{copy:02d}", product.category, views, split="train")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    """A folder holding lgn/ tsn/ afn/ run folders (one checkpoint each), as scripts/demo.sh writes runs/demo."""
+    root = tmp_path_factory.mktemp("design")
+    person = render_product(SEED, PRESETS["standing"][0], 4, SIZE)
+    with ShardSetWriter(root / "shards", 4) as writer:
+        for copy in range(COPIES):
+            writer.write(recoloured(person, copy))
+        writer.finish({"generator": "recoloured standing preset"})
+    for stage, steps in STEPS.items():
+        train_tiny(stage, root / "shards", root / "runs", f"data.batches_per_epoch={steps}", *FAST,
+                   *(NO_VGG if stage != "lgn" else []))
+    return root / "runs"
+
+
+@pytest.fixture(scope="module")
+def designer(runs) -> Designer:
+    return Designer(runs)
+
+
+def _texture(folder: Path, kind: str) -> Path:
+    rng = np.random.default_rng(3)
+    arrays = {"6x6": rng.integers(0, 256, (6, 6, 3), np.uint8), "31x500": rng.integers(0, 256, (500, 31, 3), np.uint8),
+              "640x480-rgba": rng.integers(0, 256, (480, 640, 4), np.uint8),
+              "grey": rng.integers(0, 256, (40, 40), np.uint8), "16-bit": rng.integers(0, 65536, (20, 30), np.uint16)}
+    path = folder / f"{kind}.png"
+    Image.fromarray(arrays[kind]).save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["6x6", "31x500", "640x480-rgba", "grey", "16-bit"])
+def test_every_kind_of_texture_gives_designs_of_the_right_shape(designer, tmp_path, kind):
+    result = designer.design("standing", {"top": _texture(tmp_path, kind)}, views=3, variants=2, seed=1)
+    assert result.images.shape == (2, 3, SIZE, SIZE, 3) and result.images.dtype == np.uint8
+    assert result.layouts.shape == (2, 3, SIZE, SIZE) and result.view_names == ["front", "back", "side"]
+    assert result.record["textures"]["top"]["size"] == list(Image.open(_texture(tmp_path, kind)).size)
+
+
+def test_same_seed_same_bytes_and_variants_differ(designer, tmp_path):
+    textures = {"top": _texture(tmp_path, "6x6"), "bottom": _texture(tmp_path, "grey")}
+    first = designer.design("standing", textures, views=2, variants=3, seed=5)
+    again = designer.design("standing", textures, views=2, variants=2, seed=5)     # fewer variants: same ones
+    np.testing.assert_array_equal(first.images[:2], again.images)
+    np.testing.assert_array_equal(first.layouts[:2], again.layouts)
+    other_seed = designer.design("standing", textures, views=2, variants=1, seed=6)
+    assert not np.array_equal(other_seed.layouts[0], first.layouts[0])
+    for a, b in ((0, 1), (0, 2), (1, 2)):        # each variant its own layout (LGN code)
+        assert (first.layouts[a] != first.layouts[b]).mean() > 0.002, (a, b)
+
+
+def _garment_colour(result) -> np.ndarray:
+    """Mean RGB over the garment regions (top + bottom of the layout) of each variant's first view (TSN's design)."""
+    means = []
+    for images, layouts in zip(result.images, result.layouts):
+        mask = garment_mask(layouts[0], "top") | garment_mask(layouts[0], "bottom")
+        assert mask.sum() > 50, "the layout shows no garment"
+        means.append(images[0][mask].mean(0))
+    return np.mean(means, axis=0)
+
+
+def test_garments_take_the_colour_of_the_texture(designer, tmp_path):
+    colours = {}
+    for name, rgb in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(np.full((24, 24, 3), rgb, np.uint8)).save(path)
+        colours[name] = _garment_colour(designer.design("standing", {"top": path, "bottom": path}, views=1,
+                                                        variants=2, seed=0))
+    print({k: v.round(1).tolist() for k, v in colours.items()})
+    red, blue = (colours[k][0] - colours[k][2] for k in ("red", "blue"))    # redness = R − B
+    assert red > blue + 40, colours
+
+
+def test_the_command_writes_every_image_a_sheet_and_the_record(runs, designer, tmp_path):
+    texture = _texture(tmp_path, "6x6")
+    out = tmp_path / "design"
+    done = subprocess.run([SCRIPT, "--pose", "stride", "--texture", f"top={texture}", "--views", "3", "--variants",
+                           "2", "--seed", "4", "--checkpoints", str(runs), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((out / "design.json").read_text())
+    assert record["views"] == ["front", "back", "side"] and record["seed"] == 4
+    assert set(record["checkpoints"]) == {"lgn", "tsn", "afn"} and record["regions_without_texture"] == ["bottom"]
+    assert record["pose"]["preset"] == "stride" and set(record["files"]) == {p.name for p in out.iterdir()}
+    api = designer.design("stride", {"top": texture}, views=3, variants=2, seed=4)
+    for k in range(2):
+        for v, view in enumerate(api.view_names):
+            np.testing.assert_array_equal(np.asarray(Image.open(out / f"variant{k}_{view}.png")), api.images[k, v])
+    sheet = Image.open(out / "sheet.png")
+    assert sheet.width > 4 * 256 and sheet.height > 2 * 256         # 2 rows × (layout + 3 views), cells ≥ 256 px
+    # an earlier design in --out is replaced whole; with the API, too
+    design("standing", {"top": texture}, checkpoints=runs, views=1, variants=1, out=out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(["design.json", "sheet.png", "variant0_front.png",
+                                                             "variant0_front_layout.png", "variant0_patch_top.png"])
+
+
+def test_a_missing_stage_is_named(runs, tmp_path):
+    partial = tmp_path / "runs"
+    for stage in ("lgn", "tsn"):
+        shutil.copytree(runs / stage, partial / stage)
+    done = subprocess.run([SCRIPT, "--pose", "standing", "--texture", f"top={_texture(tmp_path, 'grey')}",
+                           "--checkpoints", str(partial), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "no afn checkpoint" in lines[0], done.stderr
+    assert not (tmp_path / "out").exists()
