@@ -50,11 +50,13 @@ def trials_csv(out: Path) -> dict[str, dict]:
 
 
 def tune_results(out: Path) -> dict[str, list[dict]]:
-    """trial id → the results Tune recorded for it (its result.json), in order."""
+    """trial id → the results Tune recorded for it (its result.json), in order; [] for a trial that has a folder
+    but no file yet (a sweep killed while that trial was starting)."""
     results = {}
     for folder in sorted((out / "tune").glob("PaintTrial_*")):
         trial_id = "_".join(folder.name.split("_")[1:3])
-        results[trial_id] = [json.loads(line) for line in (folder / "result.json").read_text().splitlines()]
+        file = folder / "result.json"
+        results[trial_id] = [json.loads(line) for line in file.read_text().splitlines()] if file.is_file() else []
     return results
 
 
