@@ -33,11 +33,11 @@ echo "== designing: a standing pose, a tartan top and a denim bottom → 4 varia
 "$BIN/paint-design" --pose standing --texture top=paint/design/textures/red-tartan.png \
   --texture bottom=paint/design/textures/blue-denim.png --views 3 --variants 4 --checkpoints "$OUT" --out "$OUT/design"
 echo
-echo "demo: synthetic products:      $OUT/contact_sheet.png"
+echo "demo: synthetic products:  $OUT/contact_sheet.png"
 for stage in lgn tsn afn; do
-  echo "demo: $stage grids:             $OUT/$stage/grids/  (latest: $(ls "$OUT/$stage/grids" | tail -n 1))"
-  echo "demo: $stage checkpoints:       $(ls -d "$OUT/$stage"/checkpoint_*/ | tail -n 1)"
+  echo "demo: $stage grids:           $OUT/$stage/grids/  (latest: $(ls "$OUT/$stage/grids" | tail -n 1))"
+  echo "demo: $stage checkpoints:     $(ls -d "$OUT/$stage"/checkpoint_*/ | tail -n 1)"
 done
-echo "demo: leaderboard:             $BOARD (chart: $OUT/leaderboard.png, galleries: $OUT/galleries/)"
-echo "demo: designs:                 $OUT/design/sheet.png (every image, design.json)"
-echo "demo: TensorBoard:             $BIN/tensorboard --logdir $OUT"
+echo "demo: leaderboard:         $BOARD (chart: $OUT/leaderboard.png, galleries: $OUT/galleries/)"
+echo "demo: designs:             $OUT/design/sheet.png (every image, design.json)"
+echo "demo: TensorBoard:         $BIN/tensorboard --logdir $OUT"
