@@ -11,7 +11,8 @@ named by what the real side holds:
   hits, and a changed file misses); URLs and pipe: commands by their spec text.
 After the pass the runner checks the cached count against the units it scored (a stale file fails loudly).
 
-In a torch.distributed group rank 0 decides and reads; the statistics are broadcast, so every rank uses the same.
+In a torch.distributed group rank 0 hashes the shards, decides and reads; the name and the statistics are
+broadcast, so every rank uses the same.
 """
 from __future__ import annotations
 
@@ -52,14 +53,25 @@ def real_kind(stage: str, unit: str, pairs: str) -> str:
     return f"pair-targets-{pairs}" if unit == "pair" else "views"
 
 
-def eval_set_name(stage: str, unit: str, pairs: str, shards: str, split: str | None, limit: int | None) -> str:
-    """The eval_set field of the cache key (short: it becomes part of a file name)."""
-    content = shards_fingerprint(shards, split)[:20]
-    return f"{real_kind(stage, unit, pairs)}-{split or 'all'}-{'n' + str(limit) if limit else 'full'}-{content}"
-
-
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
+
+
+def _from_rank0(value):
+    """`value` as rank 0 has it (itself outside a distributed group)."""
+    if not _distributed():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def eval_set_name(stage: str, unit: str, pairs: str, shards: str, split: str | None, limit: int | None) -> str:
+    """The eval_set field of the cache key (short: it becomes part of a file name). Only rank 0 hashes the shard
+    files; the other ranks get its answer."""
+    rank0 = not _distributed() or dist.get_rank() == 0
+    content = _from_rank0(shards_fingerprint(shards, split)[:20] if rank0 else None)
+    return f"{real_kind(stage, unit, pairs)}-{split or 'all'}-{'n' + str(limit) if limit else 'full'}-{content}"
 
 
 def use_cache(suite: MetricSuite, cache_dir: str | Path, eval_set: str, resolution: int) -> Path | None:
@@ -70,11 +82,8 @@ def use_cache(suite: MetricSuite, cache_dir: str | Path, eval_set: str, resoluti
         return None
     path = suite.real_stats_path(cache_dir, eval_set, resolution)
     rank0 = not _distributed() or dist.get_rank() == 0
-    stats = load_real_stats(path, fid.real_key(eval_set, resolution)) if rank0 and path.is_file() else None
-    if _distributed():
-        box = [stats]
-        dist.broadcast_object_list(box, src=0)
-        stats = box[0]
+    stats = _from_rank0(load_real_stats(path, fid.real_key(eval_set, resolution)) if rank0 and path.is_file()
+                        else None)
     if stats is None:
         return None
     fid.set_real_stats(stats)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import lpips
 import torch
-from torchmetrics import Metric
 
-from eval.metrics.images import ValueRange, check_pair, check_value_range, to_signed
+from eval.metrics.images import ValueRange, to_signed
+from eval.metrics.paired import PairedMeanMetric
 from paint.weights import WeightsError, is_official, load_state_dict, resolve_weights, sha256_of
 
 BACKBONE = "alex"
@@ -98,38 +98,20 @@ def build_lpips_network(backbone_weights: str | os.PathLike | None = None) -> tu
     return net, info
 
 
-class LPIPS(Metric):
+class LPIPS(PairedMeanMetric):
     """Mean LPIPS distance of fake vs real images; update(fake, real) takes (B, 3, H, W) float in `value_range`.
 
     Images are mapped to [-1, 1], the range lpips.LPIPS expects (it normalises to ImageNet statistics itself).
     """
 
-    full_state_update = False
     higher_is_better = False
-    is_differentiable = False
+    name = "LPIPS"
 
     def __init__(self, backbone_weights: str | os.PathLike | None = None, value_range: ValueRange = (-1.0, 1.0),
                  **kwargs):
-        super().__init__(**kwargs)
-        self.value_range = check_value_range(value_range)
-        self.net, self.info = build_lpips_network(backbone_weights)  # MissingWeightsError before any state
-        self.add_state("score_sum", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
+        net, info = build_lpips_network(backbone_weights)  # MissingWeightsError before any state
+        super().__init__(value_range, **kwargs)
+        self.net, self.info = net, info
 
-    @torch.no_grad()
-    def update(self, fake: torch.Tensor, real: torch.Tensor) -> None:
-        check_pair(fake, real)
-        fake, real = fake.to(self.device), real.to(self.device)
-        scores = self.net(to_signed(fake.float(), self.value_range), to_signed(real.float(), self.value_range))
-        self.score_sum = self.score_sum + scores.double().sum()
-        self.count = self.count + fake.shape[0]
-
-    def compute(self) -> torch.Tensor:
-        if int(self.count) == 0:
-            raise ValueError("LPIPS has no images; call update(fake, real) first")
-        self._counts = {"n_images": int(self.count)}
-        return self.score_sum / self.count
-
-    def counts(self) -> dict[str, int]:
-        """Image count (all ranks) behind the last compute()."""
-        return dict(getattr(self, "_counts", {}))
+    def per_image(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        return self.net(to_signed(fake.float(), self.value_range), to_signed(real.float(), self.value_range))

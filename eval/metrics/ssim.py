@@ -8,10 +8,10 @@ reference implementation do. torchmetrics' own class also averages reflect-padde
 from __future__ import annotations
 
 import torch
-from torchmetrics import Metric
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from eval.metrics.images import ValueRange, check_pair, check_value_range, to_unit
+from eval.metrics.images import to_unit
+from eval.metrics.paired import PairedMeanMetric
 
 SIGMA = 1.5
 WINDOW = 11                # int(3.5 * σ + 0.5) * 2 + 1: the Gaussian window torchmetrics and scikit-image use
@@ -29,35 +29,14 @@ def ssim_per_image(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return full[..., BORDER:-BORDER, BORDER:-BORDER].double().mean(dim=(1, 2, 3))
 
 
-class SSIM(Metric):
+class SSIM(PairedMeanMetric):
     """Mean SSIM of fake vs real images; update(fake, real) takes (B, 3, H, W) float in `value_range`."""
 
-    full_state_update = False
     higher_is_better = True
-    is_differentiable = False
+    name = "SSIM"
 
-    def __init__(self, value_range: ValueRange = (-1.0, 1.0), **kwargs):
-        super().__init__(**kwargs)
-        self.value_range = check_value_range(value_range)
-        self.add_state("score_sum", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
-
-    def update(self, fake: torch.Tensor, real: torch.Tensor) -> None:
-        check_pair(fake, real)
-        fake, real = fake.to(self.device), real.to(self.device)
-        scores = ssim_per_image(to_unit(fake, self.value_range), to_unit(real, self.value_range))
-        self.score_sum = self.score_sum + scores.sum()
-        self.count = self.count + scores.numel()
-
-    def compute(self) -> torch.Tensor:
-        if int(self.count) == 0:
-            raise ValueError("SSIM has no images; call update(fake, real) first")
-        self._counts = {"n_images": int(self.count)}
-        return self.score_sum / self.count
-
-    def counts(self) -> dict[str, int]:
-        """Image count (all ranks) behind the last compute()."""
-        return dict(getattr(self, "_counts", {}))
+    def per_image(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        return ssim_per_image(to_unit(fake, self.value_range), to_unit(real, self.value_range))
 
     @staticmethod
     def settings() -> dict:
