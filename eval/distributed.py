@@ -24,9 +24,7 @@ import torch
 
 from eval.runner import EvalError, EvalOptions, EvalResult, evaluate, make_evaluator
 from paint.data.shardspec import expand_urls
-
-# Ray reads this once, when first imported: keep a local Ray on 127.0.0.1 (DESIGN §5).
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+from paint.ray_train import ensure_ray, root_cause  # importing it keeps a local Ray on 127.0.0.1
 
 RESULT_FILE = "eval_result.pt"
 
@@ -48,18 +46,6 @@ def _eval_worker(config: dict) -> None:
     with tempfile.TemporaryDirectory(prefix="paint-eval-") as folder:
         torch.save(result.to_payload(), Path(folder) / RESULT_FILE)
         ray.train.report({"n_units": result.n_units}, checkpoint=ray.train.Checkpoint.from_directory(folder))
-
-
-def root_cause(exc: BaseException) -> str:
-    """One line for a failed Ray evaluation: the first failing worker's innermost error."""
-    failures = getattr(exc, "worker_failures", None)
-    if failures:
-        rank = min(failures)
-        exc = failures[rank]
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"
 
 
 def for_workers(spec: dict, options: EvalOptions) -> tuple[dict, EvalOptions]:
@@ -87,11 +73,7 @@ def evaluate_on_ray(spec: dict, options: EvalOptions, num_workers: int, use_gpu:
         raise EvalError(f"--num-workers must be ≥ 1, got {num_workers}")
     worker_spec, worker_options = for_workers(spec, options)
     started = not ray.is_initialized()
-    if started:
-        if os.environ.get("RAY_ADDRESS"):
-            ray.init()
-        else:
-            ray.init(address="local", dashboard_host="127.0.0.1")
+    ensure_ray()
     try:
         with tempfile.TemporaryDirectory(prefix="paint-eval-ray-") as scratch:
             resources = {"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})}

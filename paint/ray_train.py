@@ -196,12 +196,14 @@ def train(cfg, shards: str, launch_time: float | None = None):
 
 
 def root_cause(exc: BaseException) -> str:
-    """'Type: last line of message' of the innermost cause (Ray wraps worker errors in several layers)."""
-    cause = exc
+    """'Type: last non-empty line of message' of the innermost cause (Ray wraps worker errors in several layers);
+    for a worker-group failure, the lowest failing rank's error."""
+    failures = getattr(exc, "worker_failures", None)
+    cause = failures[min(failures)] if failures else exc
     while cause.__cause__ is not None:
         cause = cause.__cause__
-    text = str(cause).strip()
-    return f"{type(cause).__name__}: {text.splitlines()[-1] if text else ''}"
+    lines = [line for line in str(cause).strip().splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"
 
 
 def _parser(stage: str) -> argparse.ArgumentParser:
