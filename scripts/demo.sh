@@ -32,6 +32,8 @@ echo "== evaluating the pipeline (LGN → TSN → AFN)"
 echo "== designing: a standing pose, a tartan top and a denim bottom → 4 variants × 3 views"
 "$BIN/paint-design" --pose standing --texture top=paint/design/textures/red-tartan.png \
   --texture bottom=paint/design/textures/blue-denim.png --views 3 --variants 4 --checkpoints "$OUT" --out "$OUT/design"
+echo "== checking the designs: a red texture must give redder garments than a blue one in every view"
+PAINT_DEMO_CHECKPOINTS="$OUT" "$BIN/python" -m pytest -q -p no:cacheprovider tests/test_design_demo.py
 echo
 echo "demo: synthetic products:  $OUT/contact_sheet.png"
 for stage in lgn tsn afn; do

@@ -26,6 +26,7 @@ AFN_GROUPS: tuple[tuple[int, ...], ...] = (
     (2,), (10, 14, 15), (8, 16, 17), (1,), (5, 7), (6, 9, 12), (18, 19), (3, 13), (0, 4, 11),
 )
 NUM_AFN_GROUPS = len(AFN_GROUPS)
+AFN_BACKGROUND_GROUP = next(i for i, classes in enumerate(AFN_GROUPS) if 0 in classes)
 
 # One distinct colour per class for pictures (index 20 is the ignore colour).
 PALETTE = np.array(

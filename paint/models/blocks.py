@@ -280,3 +280,12 @@ class ConditionalDiscriminator(nn.Module):
                 raise ValueError(f"{self.what} is conditional (d_conditional=true): pass its condition")
             x = torch.cat([x, condition], dim=1)
         return self.net(x)
+
+
+PRIOR_LIMIT = 0.95  # keeps atanh finite and the output's tanh off saturation (white backdrops are near 1)
+
+
+def prior_logits(colours: torch.Tensor) -> torch.Tensor:
+    """Colours in [-1, 1] → the pre-tanh values a tanh maps back to them (within ±PRIOR_LIMIT): what a generator
+    adds to its last conv's output so that it renders a residual over a colour prior."""
+    return torch.atanh(colours.clamp(-PRIOR_LIMIT, PRIOR_LIMIT))

@@ -17,7 +17,7 @@ from torch import nn
 
 from paint.data.keypoints import NUM_KEYPOINTS
 from paint.data.labels import NUM_CLASSES
-from paint.models.blocks import (ConditionalDiscriminator, Init, MultiScaleDiscriminator, Norm, check_divisible, init_weights, make_norm)
+from paint.models.blocks import (ConditionalDiscriminator, Init, Norm, check_divisible, init_weights, make_norm)
 
 # The three parts whose shape the code describes (LGN's parts in the original), each three classes.
 LGN_PARTS: dict[str, tuple[int, int, int]] = {"top": (5, 6, 7), "bottom": (8, 9, 12), "head": (1, 2, 13)}

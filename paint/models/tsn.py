@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from paint.data.labels import GARMENT_GROUPS, NUM_CLASSES
-from paint.models.blocks import (ConditionalDiscriminator, ConvBlock, Init, MultiScaleDiscriminator, Norm, PartialConv2d, SPADEResBlock,
-                                 check_divisible, init_weights, masked_attention, masked_instance_norm)
+from paint.models.blocks import (ConditionalDiscriminator, ConvBlock, Init, Norm, PartialConv2d, SPADEResBlock,
+                                 check_divisible, init_weights, masked_attention, masked_instance_norm,
+                                 prior_logits)
 
 REGIONS: tuple[str, ...] = tuple(GARMENT_GROUPS)  # ('top', 'bottom'): rendering passes 1..R, pass 0 = none
 
@@ -40,6 +41,7 @@ class TSNNetConfig:
     spade_hidden: int = 128
     norm: Literal["instance", "none"] = "instance"  # per-sample only: batch norm would mix regions' passes
     spectral: bool = False           # spectral norm in the generator's decoder
+    colour_prior: bool = True        # a region's rendering = residual (before its tanh) over its patch's mean colour
     ndf: int = 64
     d_layers: int = 3
     d_scales: int = 2
@@ -192,11 +194,11 @@ class TextureGenerator(nn.Module):
                 canvas[i, :, :, :h, :w] = image * mask
         return canvas.flatten(0, 1), valid.flatten(0, 1)
 
-    def textures(self, layout: torch.Tensor, layout_features: list[torch.Tensor],
-                 patches: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor]) -> dict[int, torch.Tensor]:
-        """Attended texture features per decoder level: {level: (R·B, C_level, H/2^level, W/2^level)}."""
-        batch, count = layout.shape[0], len(REGIONS)
-        canvas, valid = self._canvases(patches, masks, batch, layout)
+    def textures(self, layout: torch.Tensor, layout_features: list[torch.Tensor], canvas: torch.Tensor,
+                 valid: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Attended texture features per decoder level: {level: (R·B, C_level, H/2^level, W/2^level)}, from the
+        regions' canvases and validity masks (R·B, 3 | 1, P, P) as `_canvases` stacks them."""
+        count = len(REGIONS)
         patch_features, patch_masks = self.patch_encoder(canvas, valid)
         regions = region_masks(layout).transpose(0, 1).flatten(0, 1)[:, None]  # (R·B, 1, H, W)
         textures: dict[int, torch.Tensor] = {}
@@ -222,7 +224,8 @@ class TextureGenerator(nn.Module):
         for block in self.layout_encoder:
             x = block(x)
             features.append(x)
-        textures = self.textures(layout, features, patches, masks)
+        canvas, valid = self._canvases(patches, masks, batch, layout)
+        textures = self.textures(layout, features, canvas, valid)
         x = features[-1]
         for level in reversed(range(self.cfg.num_downs + 1)):
             if level in textures:
@@ -233,12 +236,26 @@ class TextureGenerator(nn.Module):
             x = self.decoder[level](x, layout)
             if level:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
-        rgb = torch.tanh(self.to_rgb(x))  # attention_levels is never empty, so every pass is here
+        logits = self.to_rgb(x)  # attention_levels is never empty, so every pass is here
+        if self.cfg.colour_prior:
+            logits = logits + prior_logits(patch_colour_prior(canvas, valid, layout))
+        rgb = torch.tanh(logits)
         return rgb.view(count + 1, batch, *rgb.shape[1:])
 
     def forward(self, layout: torch.Tensor, patches: Mapping[str, torch.Tensor],
                 masks: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return composite(self.render(layout, patches, masks), layout)
+
+
+def patch_colour_prior(canvas: torch.Tensor, valid: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+    """Each region's patch mean colour painted into that region, for every rendering pass: (R+1)·B × 3 × H × W,
+    pass 0 (no texture) all 0. Why: the decoder's instance norms wash out a patch's overall colour, and short runs
+    rendered every garment grey; a residual over the mean keeps the colour from the first step."""
+    batch = layout.shape[0]
+    means = (canvas * valid).sum((2, 3)) / valid.sum((2, 3)).clamp_min(1)          # (R·B, 3); no patch → 0
+    regions = region_masks(layout).transpose(0, 1).flatten(0, 1)[:, None]          # (R·B, 1, H, W)
+    prior = means[:, :, None, None] * regions
+    return torch.cat([prior.new_zeros(batch, *prior.shape[1:]), prior])
 
 
 def composite(renderings: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:

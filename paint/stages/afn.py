@@ -92,7 +92,9 @@ class AFNStage(Stage):
     @torch.no_grad()
     def visuals(self, g, batch):
         out, target_layout = self._run(g, batch)
-        return {"source": to_unit_range(batch["src_image"]),
-                "source_layout": groups_picture(afn_groups(batch["src_layout"])),
-                "target_layout": groups_picture(target_layout), "warped": to_unit_range(out.warped),
-                "output": to_unit_range(out.image), "target": to_unit_range(batch["tgt_image"])}
+        pictures = {"source": to_unit_range(batch["src_image"]),
+                    "source_layout": groups_picture(afn_groups(batch["src_layout"])),
+                    "target_layout": groups_picture(target_layout), "warped": to_unit_range(out.warped)}
+        if out.blend is not None:  # white = the output takes the warped source pixel
+            pictures["blend"] = out.blend.expand(-1, 3, -1, -1)
+        return pictures | {"output": to_unit_range(out.image), "target": to_unit_range(batch["tgt_image"])}

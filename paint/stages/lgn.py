@@ -42,8 +42,10 @@ def preset(name: str) -> LGNConfig:
                          optim=OptimConfig(lr_g=2e-4, schedule="linear", warmup_steps=0),
                          train=TrainConfig(epochs=100))
     if name == "small":
-        net = dataclasses.replace(LGNNetConfig.tiny(), ngf=16, nef=16, ndf=16, max_mult=8)
-        # lr 1e-3 for 300 steps: at 2e-4 the layouts were still all background after 200 steps on CPU
+        net = dataclasses.replace(LGNNetConfig.tiny(), ngf=16, nef=16, ndf=16, max_mult=8, num_downs=5)
+        # lr 1e-3 for 300 steps: at 2e-4 the layouts were still all background after 200 steps on CPU.
+        # 5 levels (4×4 bottleneck at 128 px), not 7 down to 1×1: after 300 steps the deep U-Net drew only garment
+        # blobs, the shallower one also face, hair, arms and legs, and trains about 1.4× faster
         return LGNConfig(preset=name, model=net, data=DataConfig(resolution=128, batch_size=4, batches_per_epoch=50),
                          optim=OptimConfig(lr_g=1e-3), train=TrainConfig(epochs=6, grid_every=100))
     if name == "tiny":
