@@ -96,7 +96,7 @@ def test_patch_colour_prior_paints_each_patchs_valid_mean_into_its_region_only()
     canvas[:BATCH, :, :2], valid[:BATCH, :, :2] = RED.view(3, 1, 1), 1
     canvas[:BATCH, :, 2:] = 1.0                        # outside the mask: must not count
     canvas[BATCH:, :, :4], valid[BATCH:, :, :4] = BLUE.view(3, 1, 1), 1
-    prior = tsn.patch_colour_prior(canvas, valid, layout).view(3, BATCH, 3, RES, RES)
+    prior = tsn.patch_colour_prior(canvas, valid, tsn.stacked_region_masks(layout)).view(3, BATCH, 3, RES, RES)
     assert prior[0].abs().max() == 0                   # the texture-free pass has no prior
     top = torch.isin(labels, torch.tensor(GARMENT_GROUPS["top"]))
     bottom = torch.isin(labels, torch.tensor(GARMENT_GROUPS["bottom"]))

@@ -7,7 +7,8 @@ So that about a CPU minute is enough, the checkpoints are trained at 32 px on a 
 of the "standing" preset's person (shards.synth, 4 views) whose top and bottom are recoloured at random per copy —
 for 80 steps at lr 2e-3 without VGG losses or EMA (the raw generator is what gets saved and loaded). LGN learns
 that person's layouts (so the preset pose gives garment regions), and TSN can only predict a garment's colour from
-its patch: the behaviour the colour test checks. AFN trains two steps: its other views follow the colour through its colour prior and pixel blend.
+its patch: the behaviour the colour test checks. AFN trains two steps: its other views follow the colour
+through its colour prior and pixel blend.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from paint.design import Designer, design
 from shards.make_design_assets import PRESETS, SEED
 from shards.synth import render_product
 from shards.writer import ShardSetWriter
+from tests.design_colours import redness_gaps
 from tests.test_eval_runner import train_tiny
 
 SIZE, COPIES = 32, 8
@@ -101,31 +103,6 @@ def test_same_seed_same_bytes_and_variants_differ(designer, tmp_path):
     assert not np.array_equal(other_seed.layouts[0], first.layouts[0])
     for a, b in ((0, 1), (0, 2), (1, 2)):        # each variant its own layout (LGN code)
         assert (first.layouts[a] != first.layouts[b]).mean() > 0.002, (a, b)
-
-
-def garment_colours(result) -> np.ndarray:
-    """Mean RGB over the garment regions (top + bottom of each view's layout), per view: (views, 3). Variants
-    are pooled; a view whose layouts show no garment fails the test."""
-    colours = []
-    for view in range(result.images.shape[1]):
-        masks = [garment_mask(layout, "top") | garment_mask(layout, "bottom") for layout in result.layouts[:, view]]
-        assert sum(m.sum() for m in masks) > 50, f"view {view}: the layouts show no garment"
-        colours.append(np.concatenate([images[view][m] for images, m in zip(result.images, masks)]).mean(0))
-    return np.stack(colours)
-
-
-def redness_gaps(designer, folder: Path, views: int, variants: int) -> tuple[np.ndarray, dict]:
-    """Design with a solid red and a solid blue texture on top and bottom; per view, (R − B) of the red design's
-    garments minus that of the blue one's, and the colours themselves."""
-    colours = {}
-    for name, rgb in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
-        path = folder / f"{name}.png"
-        Image.fromarray(np.full((24, 24, 3), rgb, np.uint8)).save(path)
-        colours[name] = garment_colours(designer.design("standing", {"top": path, "bottom": path}, views=views,
-                                                        variants=variants, seed=0))
-    print({k: v.round(1).tolist() for k, v in colours.items()})
-    red, blue = (colours[k][:, 0] - colours[k][:, 2] for k in ("red", "blue"))   # redness = R − B, per view
-    return red - blue, colours
 
 
 def test_garments_take_the_colour_of_the_texture_in_every_view(designer, tmp_path):

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from paint.design import Designer
-from tests.test_design_chain import redness_gaps
+from tests.design_colours import redness_gaps
 
 DEMO_CHECKPOINTS = "PAINT_DEMO_CHECKPOINTS"
 

@@ -10,7 +10,8 @@ by the finest flow, with the decoded image: at initialisation the output already
 appearance. With `colour_prior` (default) the decoded image is a residual (before its tanh) over a colour prior:
 each group's mean source colour painted into the target layout, so a view the source does not show (the back of
 a front view) starts from the garment's colour rather than from grey. Without the two, 200 CPU steps gave
-dark-grey body silhouettes whatever the source's colours. Warping is `grid_sample` with align_corners=False; no custom CUDA op.
+dark-grey body silhouettes whatever the source's colours. Warping is `grid_sample` with align_corners=False;
+no custom CUDA op.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class AFNNetConfig:
     padding_mode: Literal["zeros", "reflect"] = "reflect"
     warp_padding: Literal["zeros", "border"] = "zeros"  # what warping samples outside the source
     pixel_blend: bool = True         # output = mask · warped source pixels + (1 − mask) · decoded image
-    colour_prior: bool = True        # decoded image = residual over the source's mean colour per group, in the target layout
+    colour_prior: bool = True        # decoded image = residual over each group's mean source colour (target layout)
     ndf: int = 64
     d_layers: int = 3
     d_scales: int = 1

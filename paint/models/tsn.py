@@ -74,6 +74,11 @@ def region_masks(layout: torch.Tensor) -> torch.Tensor:
     return torch.stack([layout[:, list(GARMENT_GROUPS[r])].sum(dim=1) for r in REGIONS], dim=1).clamp(0, 1)
 
 
+def stacked_region_masks(layout: torch.Tensor) -> torch.Tensor:
+    """Layout (B, 20, H, W) → garment region masks stacked like the canvases: (R·B, 1, H, W), region-major."""
+    return region_masks(layout).transpose(0, 1).flatten(0, 1)[:, None]
+
+
 def _pool_mask(mask: torch.Tensor, level: int) -> torch.Tensor:
     """Mask (N, 1, H, W) → level `level` (÷2^level): a cell counts if any of its pixels does."""
     return F.max_pool2d(mask, 2 ** level) if level else mask
@@ -194,13 +199,13 @@ class TextureGenerator(nn.Module):
                 canvas[i, :, :, :h, :w] = image * mask
         return canvas.flatten(0, 1), valid.flatten(0, 1)
 
-    def textures(self, layout: torch.Tensor, layout_features: list[torch.Tensor], canvas: torch.Tensor,
-                 valid: torch.Tensor) -> dict[int, torch.Tensor]:
+    def textures(self, layout_features: list[torch.Tensor], canvas: torch.Tensor, valid: torch.Tensor,
+                 regions: torch.Tensor) -> dict[int, torch.Tensor]:
         """Attended texture features per decoder level: {level: (R·B, C_level, H/2^level, W/2^level)}, from the
-        regions' canvases and validity masks (R·B, 3 | 1, P, P) as `_canvases` stacks them."""
+        regions' canvases and validity masks (R·B, 3 | 1, P, P) as `_canvases` stacks them and the region masks
+        in the same order (`stacked_region_masks`)."""
         count = len(REGIONS)
         patch_features, patch_masks = self.patch_encoder(canvas, valid)
-        regions = region_masks(layout).transpose(0, 1).flatten(0, 1)[:, None]  # (R·B, 1, H, W)
         textures: dict[int, torch.Tensor] = {}
         previous = None
         for k in self.levels:
@@ -225,7 +230,8 @@ class TextureGenerator(nn.Module):
             x = block(x)
             features.append(x)
         canvas, valid = self._canvases(patches, masks, batch, layout)
-        textures = self.textures(layout, features, canvas, valid)
+        regions = stacked_region_masks(layout)
+        textures = self.textures(features, canvas, valid, regions)
         x = features[-1]
         for level in reversed(range(self.cfg.num_downs + 1)):
             if level in textures:
@@ -238,7 +244,7 @@ class TextureGenerator(nn.Module):
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
         logits = self.to_rgb(x)  # attention_levels is never empty, so every pass is here
         if self.cfg.colour_prior:
-            logits = logits + prior_logits(patch_colour_prior(canvas, valid, layout))
+            logits = logits + prior_logits(patch_colour_prior(canvas, valid, regions))
         rgb = torch.tanh(logits)
         return rgb.view(count + 1, batch, *rgb.shape[1:])
 
@@ -247,13 +253,12 @@ class TextureGenerator(nn.Module):
         return composite(self.render(layout, patches, masks), layout)
 
 
-def patch_colour_prior(canvas: torch.Tensor, valid: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
-    """Each region's patch mean colour painted into that region, for every rendering pass: (R+1)·B × 3 × H × W,
-    pass 0 (no texture) all 0. Why: the decoder's instance norms wash out a patch's overall colour, and short runs
-    rendered every garment grey; a residual over the mean keeps the colour from the first step."""
-    batch = layout.shape[0]
+def patch_colour_prior(canvas: torch.Tensor, valid: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """Each region's patch mean colour painted into that region (`stacked_region_masks` order), for every
+    rendering pass: (R+1)·B × 3 × H × W, pass 0 (no texture) all 0. Why: the decoder's instance norms wash out a
+    patch's overall colour, and short runs rendered every garment grey; a residual over the mean keeps it."""
+    batch = regions.shape[0] // len(REGIONS)
     means = (canvas * valid).sum((2, 3)) / valid.sum((2, 3)).clamp_min(1)          # (R·B, 3); no patch → 0
-    regions = region_masks(layout).transpose(0, 1).flatten(0, 1)[:, None]          # (R·B, 1, H, W)
     prior = means[:, :, None, None] * regions
     return torch.cat([prior.new_zeros(batch, *prior.shape[1:]), prior])
 
@@ -270,8 +275,8 @@ class TSNDiscriminator(ConditionalDiscriminator):
     """Multi-scale PatchGAN on designs (B, 3, H, W), optionally conditioned on the layout (B, 20, H, W)."""
 
     def __init__(self, cfg):
-        super().__init__("TSN discriminator", 3, NUM_CLASSES, cfg.d_conditional, cfg.ndf, cfg.d_layers, cfg.d_scales, cfg.d_norm,
-                         cfg.d_spectral)
+        super().__init__("TSN discriminator", 3, NUM_CLASSES, cfg.d_conditional, cfg.ndf, cfg.d_layers, cfg.d_scales,
+                         cfg.d_norm, cfg.d_spectral)
 
 
 def build_tsn_generator(cfg: TSNNetConfig) -> TextureGenerator:
