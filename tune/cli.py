@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--perturbation-interval", type=int, default=1, help="PBT: epochs between exploits")
     parser.add_argument("--quantile-fraction", type=float, default=0.25,
                         help="PBT: the bottom fraction copies the top fraction")
+    parser.add_argument("--pbt-synch", action="store_true",
+                        help="PBT: trials wait for each other at every interval (exploits always happen, slower)")
     parser.add_argument("--resume", action="store_true", help="continue the sweep in --out where it stopped")
     parser.add_argument("--resume-errored", action="store_true", help="with --resume: also retry failed trials")
     parser.add_argument("overrides", nargs="*", help="dotted overrides for every trial, e.g. train.epochs=6")
@@ -101,7 +103,7 @@ def plan(args) -> "object":
                      out=str(Path(args.out).resolve()), shards=shards, runtime=runtime,
                      max_concurrent=args.max_concurrent, grace_period=args.grace_period,
                      reduction_factor=args.reduction_factor, perturbation_interval=args.perturbation_interval,
-                     quantile_fraction=args.quantile_fraction)
+                     quantile_fraction=args.quantile_fraction, pbt_synch=args.pbt_synch)
 
 
 def _grid_size(space) -> int:

@@ -46,6 +46,7 @@ class SweepSpec:
     reduction_factor: int = 2        # ASHA: keep the best 1/reduction_factor at each rung
     perturbation_interval: int = 1   # PBT: epochs between exploit/explore steps
     quantile_fraction: float = 0.25  # PBT: bottom fraction copies the top fraction
+    pbt_synch: bool = False          # PBT: every trial waits at each interval, then the bottom copies the top
 
     @property
     def tune_dir(self) -> Path:
@@ -117,7 +118,8 @@ def make_scheduler(spec: SweepSpec):
     ranges = {p.key: tuple(p.values) for p in space.params if p.kind in ("loguniform", "uniform")}
     return PopulationBasedTraining(time_attr="epoch", perturbation_interval=spec.perturbation_interval,
                                    hyperparam_mutations=space.mutations(), quantile_fraction=spec.quantile_fraction,
-                                   resample_probability=0.25, custom_explore_fn=ClipToRange(ranges))
+                                   resample_probability=0.25, custom_explore_fn=ClipToRange(ranges),
+                                   synch=spec.pbt_synch)
 
 
 def max_epochs(spec: SweepSpec, space: Space) -> int:
