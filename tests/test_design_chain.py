@@ -13,6 +13,7 @@ through its colour prior and pixel blend.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -143,3 +144,31 @@ def test_a_missing_stage_is_named(runs, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and "no afn checkpoint" in lines[0], done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_reusing_out_replaces_only_the_earlier_designs_own_files(runs, tmp_path):
+    """--out an earlier design folder that the user also keeps notes and other designs in: only the design's own
+    files (its design.json lists them) are replaced or removed; the user's files keep their bytes and modes, and
+    the folders get the umask's mode (not 0700)."""
+    texture, out = _texture(tmp_path, "6x6"), tmp_path / "design"
+    command = [SCRIPT, "--pose", "standing", "--texture", f"top={texture}", "--checkpoints", str(runs),
+               "--views", "1", "--out", str(out)]
+    old_umask = os.umask(0o022)
+    try:
+        assert subprocess.run([*command, "--variants", "2"], capture_output=True, timeout=300).returncode == 0
+        assert (out.stat().st_mode & 0o777) == 0o755
+        notes, other = out / "notes.txt", out / "older" / "variant0_front.png"
+        other.parent.mkdir()
+        notes.write_bytes(b"client wants a longer coat\n")
+        other.write_bytes(b"\x89PNG not really")
+        notes.chmod(0o640)
+        out.chmod(0o750)
+        done = subprocess.run([*command, "--variants", "1"], capture_output=True, text=True, timeout=300)
+    finally:
+        os.umask(old_umask)
+    assert done.returncode == 0, done.stderr
+    assert notes.read_bytes() == b"client wants a longer coat\n" and (notes.stat().st_mode & 0o777) == 0o640
+    assert other.read_bytes() == b"\x89PNG not really" and (out.stat().st_mode & 0o777) == 0o750
+    record = json.loads((out / "design.json").read_text())
+    assert record["variants"] == 1 and "notes.txt" not in record["files"]
+    assert {p.name for p in out.iterdir()} == {*record["files"], "notes.txt", "older"}   # variant1_* removed

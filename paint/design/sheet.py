@@ -1,15 +1,14 @@
 """The design tool's outputs on disk: a contact sheet, and a whole output folder written at once.
 
-The folder is filled under a temporary name next to it and renamed into place only when every file is written,
-so --out either holds one complete design or is left as it was. An existing --out is replaced only when it is
-empty or an earlier design (it holds design.json).
+A new --out is filled under a temporary name next to it and renamed into place when every file is written. An
+existing --out is written into only when it is empty or holds an earlier design (design.json); then only that
+design's own files (those its design.json lists) are replaced or removed, never anything else a user put there.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from paint.data.labels import colourise
 from paint.design.errors import DesignError
+from paint.io import partial_name
 
 RECORD = "design.json"
 SHEET = "sheet.png"
@@ -54,23 +54,42 @@ def check_out(out: str | Path) -> Path:
     return out
 
 
+def own_files(out: Path) -> set[str]:
+    """The files an earlier design in `out` wrote: the plain names its design.json lists (nothing else is ours)."""
+    try:
+        listed = json.loads((out / RECORD).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    if not isinstance(listed, list):
+        return set()
+    return {name for name in listed if isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..")}
+
+
 def write_folder(out: str | Path, pictures: dict[str, Image.Image], record: dict) -> Path:
-    """Write `pictures` (file name → image) and the JSON `record` as the folder `out`, all or nothing."""
+    """Write `pictures` (file name → image) and the JSON `record` into the folder `out`.
+
+    A new folder is filled under a temporary name and renamed into place (all or nothing; the umask's mode). An
+    existing one keeps its mode and every file it holds except the earlier design's own (those its design.json
+    lists): new files are written first, then renamed in one by one, design.json last; the earlier design's files
+    that the new one does not have are removed. A user's notes or subfolders are never touched."""
     out = check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    fresh = not out.exists()
+    stage = partial_name(out) if fresh else partial_name(out / "design")
+    stage.mkdir()
     try:
         for name, picture in pictures.items():
-            picture.save(tmp / name, format="PNG")
-        (tmp / RECORD).write_text(json.dumps(record, indent=1) + "\n")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            picture.save(stage / name, format="PNG")
+        (stage / RECORD).write_text(json.dumps(record, indent=1) + "\n")
+        if fresh:
+            os.replace(stage, out)
+            return out
+        stale = own_files(out) - set(pictures) - {RECORD}
+        for name in [*pictures, RECORD]:
+            os.replace(stage / name, out / name)
+        for name in stale:
+            if (out / name).is_file() and not (out / name).is_symlink():
+                (out / name).unlink()
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return out
