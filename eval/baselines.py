@@ -75,6 +75,7 @@ def _train_views(data, shards: str, limit: int):
 
 
 class _Baseline(Evaluator):
+    role = "floor"
     checkpoint_step = None
     checkpoint_path = ""
 

@@ -76,7 +76,8 @@ class Evaluator(ABC):
     """What a pass drives. Subclasses set the identity fields and implement `predict` and `pictures`."""
 
     stage: str = ""                 # lgn | tsn | afn | pipeline
-    method: str = "model"           # model | a baseline's name | pipeline
+    role: str = "model"             # reference | floor | untrained | model (how the leaderboard groups rows)
+    method: str = "model"           # the row's label within its role: model, reconstruction, a floor's name, …
     unit: str = "view"              # view | pair
     metrics: tuple[str, ...] = IMAGE_METRICS     # which of ALL_METRICS apply
     data: DataConfig                # resolution, patch rule, pairs, seed of the eval units
@@ -90,7 +91,7 @@ class Evaluator(ABC):
 
     def identity(self) -> dict:
         """What the leaderboard row says about the evaluated thing (plain values)."""
-        return {"stage": self.stage, "method": self.method, "run_id": self.run_id,
+        return {"stage": self.stage, "role": self.role, "method": self.method, "run_id": self.run_id,
                 "checkpoint_step": self.checkpoint_step, "checkpoint_path": self.checkpoint_path,
                 "resolution": self.data.resolution, "seed": self.data.seed, "notes": self.notes()}
 

@@ -23,11 +23,13 @@ from paint.stages.visuals import layout_picture
 @dataclasses.dataclass
 class Compared:
     """One batch's output and target: images (B, 3, H, W) float in [-1, 1]; labels (B, H, W) int64 for layout
-    stages (ground truth 255 = ignore), else None."""
+    stages (ground truth 255 = ignore), else None. label_samples (B, K, H, W) int64: K layouts per unit drawn with
+    K codes (labels is then sample 0); None for a method that gives one layout per unit."""
     fake: torch.Tensor
     real: torch.Tensor
     labels: torch.Tensor | None = None
     gt_labels: torch.Tensor | None = None
+    label_samples: torch.Tensor | None = None
 
 
 def compare_outputs(stage: Stage, generator: nn.Module, batch: Batch) -> Compared:
