@@ -221,6 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["leaderboard"]:
         return _leaderboard(argv[1:])
+    if argv[:1] == ["curve"]:
+        from eval.curve_cli import run as run_curve
+        try:
+            print(run_curve(argv[1:]))
+        except USER_ERRORS as exc:
+            print(f"paint-eval curve: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
+        return 0
     args = _eval_parser().parse_args(argv)
     try:
         options = _options(args)
