@@ -1,7 +1,8 @@
 """One training loop for every Stage, on Accelerate, with no Ray import (runs in tests without Ray too).
 
-Per iteration: the generator phase (G forward once, D judging under `no_sync` with its weights frozen), then the
-discriminator phase on the detached fakes. Accelerate handles devices, DDP, mixed precision and the grad scaler;
+Per micro-batch: the generator phase (G forward once, D judging under `no_sync` with its weights frozen), then the
+discriminator phase on the detached fakes; with train.grad_accum = N the optimisers, schedulers, EMA and step count
+advance once per N micro-batches (Accelerate's `accumulate`). Accelerate handles devices, DDP, mixed precision and the grad scaler;
 G and D are separate modules with separate optimisers, prepared in one call.
 """
 from __future__ import annotations
@@ -59,11 +60,13 @@ def ema_with_warmup(decay: float):
 class StepStats:
     losses: dict[str, float] = field(default_factory=dict)
     skipped: bool = False
+    stepped: bool = False   # the optimisers stepped (the last micro-batch of an accumulation window)
     samples: int = 0
 
 
 class Engine:
-    """Owns the stage's modules, optimisers, schedulers and EMA; `step(batch)` runs one G and one D update."""
+    """Owns the stage's modules, optimisers, schedulers and EMA; `step(batch)` feeds one micro-batch.
+    total_steps: optimiser steps of the whole run (the learning-rate schedule's length)."""
 
     def __init__(self, stage: Stage, optim: OptimConfig, train: TrainConfig, total_steps: int,
                  accelerator: Accelerator | None = None):
@@ -104,13 +107,18 @@ class Engine:
                 group["lr"] = base * sched.lr_lambdas[0](sched.last_epoch)
 
     # --- one iteration -------------------------------------------------------------------------------------
-    def _all_finite(self, total: torch.Tensor) -> bool:
-        """Every rank must agree on skipping, or DDP's collectives would hang."""
-        flag = torch.tensor([0.0 if torch.isfinite(total.detach()).all() else 1.0], device=total.device)
+    def _all_finite(self, *totals: torch.Tensor) -> bool:
+        """Every rank must agree on skipping, or DDP's collectives would hang; one reduction for all losses."""
+        bad = sum((~torch.isfinite(total.detach())).any().float() for total in totals)
+        flag = torch.as_tensor(bad, dtype=torch.float32, device=totals[0].device).reshape(1)
         return float(self.accelerator.reduce(flag, reduction="sum").item()) == 0.0
 
     def _update(self, module, optimiser, sched, total: torch.Tensor) -> None:
+        """Backward (Accelerate divides by train.grad_accum); the optimiser and scheduler step only at the end of
+        an accumulation window."""
         self.accelerator.backward(total)
+        if not self.accelerator.sync_gradients:
+            return
         if self.optim_cfg.grad_clip > 0:
             self.accelerator.clip_grad_norm_(module.parameters(), self.optim_cfg.grad_clip)
         optimiser.step()
@@ -118,38 +126,42 @@ class Engine:
         optimiser.zero_grad(set_to_none=True)
 
     def step(self, batch: dict) -> StepStats:
-        """One generator update and one discriminator update on `batch` (moved to the device here)."""
+        """One micro-batch: the generator phase, then the discriminator phase on the detached fakes; G and D step
+        once every train.grad_accum micro-batches (`stats.stepped`), and so do the EMA and the step count.
+
+        Both losses are checked before either network is updated: a micro-batch with a NaN/inf loss updates
+        nothing (and adds no gradient to its window) and is counted as skipped. D judges the fakes of the G phase
+        with the weights it had then, exactly as when D's forward followed G's update."""
         batch = move_batch(batch, self.accelerator.device)
         self.g.train()
         self.d.train()
         stats = StepStats(samples=self.stage.batch_size(batch))
-        self.d.requires_grad_(False)
-        sync_off = self.accelerator.no_sync(self.d) if self.accelerator.num_processes > 1 else nullcontext()
-        with sync_off, self.accelerator.autocast():
-            g_losses, cache = self.stage.g_step(self.g, self.d, batch)
-            g_total = sum(g_losses.values())
-        self.d.requires_grad_(True)
-        if not self._all_finite(g_total):
-            return self._skip(stats)
-        self._update(self.g, self.opt_g, self.sched_g, g_total)
-        if self.ema is not None:
-            self.ema.update_parameters(self.unwrap(self.g))
-        with self.accelerator.autocast():
-            d_losses = self.stage.d_step(self.d, batch, cache)
-            d_total = sum(d_losses.values())
-        if not self._all_finite(d_total):
-            return self._skip(stats)
-        self._update(self.d, self.opt_d, self.sched_d, d_total)
+        with self.accelerator.accumulate(self.g, self.d):
+            self.d.requires_grad_(False)
+            sync_off = self.accelerator.no_sync(self.d) if self.accelerator.num_processes > 1 else nullcontext()
+            with sync_off, self.accelerator.autocast():
+                g_losses, cache = self.stage.g_step(self.g, self.d, batch)
+                g_total = sum(g_losses.values())
+            self.d.requires_grad_(True)
+            with self.accelerator.autocast():
+                d_losses = self.stage.d_step(self.d, batch, cache)
+                d_total = sum(d_losses.values())
+            if not self._all_finite(g_total, d_total):
+                return self._skip(stats)
+            self._update(self.g, self.opt_g, self.sched_g, g_total)
+            self._update(self.d, self.opt_d, self.sched_d, d_total)
+            stats.stepped = self.accelerator.sync_gradients
+        if stats.stepped:
+            if self.ema is not None:
+                self.ema.update_parameters(self.unwrap(self.g))
+            self.step_count += 1
         self.bad_in_a_row = 0
-        self.step_count += 1
         stats.losses = {f"G/{k}": float(v.detach()) for k, v in g_losses.items()}
         stats.losses.update({f"D/{k}": float(v.detach()) for k, v in d_losses.items()})
         stats.losses["G/total"], stats.losses["D/total"] = float(g_total.detach()), float(d_total.detach())
         return stats
 
     def _skip(self, stats: StepStats) -> StepStats:
-        self.opt_g.zero_grad(set_to_none=True)
-        self.opt_d.zero_grad(set_to_none=True)
         self.bad_in_a_row += 1
         self.skipped_total += 1
         stats.skipped = True

@@ -43,6 +43,9 @@ def check_config(cfg) -> None:
     """Sanity checks that would otherwise fail late inside a worker."""
     if cfg.data.batch_size < 1 or cfg.data.batches_per_epoch < 1 or cfg.train.epochs < 1:
         raise ConfigError("data.batch_size, data.batches_per_epoch and train.epochs must be ≥ 1")
+    if cfg.train.grad_accum < 1 or cfg.data.batches_per_epoch % cfg.train.grad_accum:
+        raise ConfigError(f"train.grad_accum={cfg.train.grad_accum} must be ≥ 1 and divide data.batches_per_epoch="
+                          f"{cfg.data.batches_per_epoch} (checkpoints fall between accumulation windows)")
     if cfg.scaling.num_workers < 1:
         raise ConfigError(f"scaling.num_workers must be ≥ 1, got {cfg.scaling.num_workers}")
     if cfg.train.mixed_precision not in ("no", "bf16", "fp16"):

@@ -88,7 +88,7 @@ def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)  # identical initial weights on every rank
     stage = build_stage(cfg)
-    total_steps = cfg.train.epochs * cfg.data.batches_per_epoch
+    total_steps = cfg.train.epochs * cfg.data.batches_per_epoch // cfg.train.grad_accum   # optimiser steps
     engine = Engine(stage, cfg.optim, cfg.train, total_steps, accelerator=make_accelerator(cfg.train))
     start_epoch = 0
     if resume is not None:
@@ -137,13 +137,13 @@ def _run_epoch(engine, stage, cfg, rank, world_size, epoch, shards, logger, repo
             for key, value in stats.losses.items():
                 sums[key] = sums.get(key, 0.0) + value
             step = engine.step_count
-            if step % cfg.train.log_every == 0:
+            if stats.stepped and step % cfg.train.log_every == 0:
                 perf = meter.read()
                 meter.reset()
                 summary = " ".join(f"{k}={v:.4f}" for k, v in stats.losses.items() if k.endswith("total"))
                 logger.scalars({**stats.losses, **perf}, step, f"[{cfg.stage}] epoch {epoch} step {step} {summary} "
                                f"{perf['perf/samples_per_s']:.1f} samples/s wait {perf['perf/data_wait_frac']:.0%}")
-            if rank == 0 and cfg.train.grid_every > 0 and step % cfg.train.grid_every == 0:
+            if rank == 0 and stats.stepped and cfg.train.grid_every > 0 and step % cfg.train.grid_every == 0:
                 logger.grid(grid_picture(stage.visuals(engine.inference_generator(), batch)), step)
         wait_start = time.perf_counter()
     if consumed is not None:  # workers/rank<k>.keys: one unit key ("<product>/<view>…") a line
