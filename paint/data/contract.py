@@ -1,4 +1,4 @@
-"""The sample contract: one WebDataset sample = one product with all its views (DESIGN.md §3).
+"""The sample contract: one WebDataset sample = one product with all its views (docs/DESIGN.md, "The sample contract").
 
 Members of a sample with key `product_id` (no dots), for each view id `v` (no dots):
   v.image.png | v.image.jpg   RGB uint8, square (any size)

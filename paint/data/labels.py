@@ -21,7 +21,7 @@ CLASS_ID = {name: i for i, name in enumerate(CLASS_NAMES)}
 GARMENT_GROUPS: dict[str, tuple[int, ...]] = {"top": (5, 6, 7), "bottom": (9, 12)}
 GARMENT_CLASSES = (5, 6, 7, 9, 12)
 
-# AFN's nine merged groups (reference §2.4), in channel order.
+# AFN's nine merged groups (the original's; docs/DESIGN.md, "The sample contract"), in channel order.
 AFN_GROUPS: tuple[tuple[int, ...], ...] = (
     (2,), (10, 14, 15), (8, 16, 17), (1,), (5, 7), (6, 9, 12), (18, 19), (3, 13), (0, 4, 11),
 )

@@ -1,5 +1,5 @@
 """AFN networks: source image + source layout + target layout → target view, with multi-scale appearance flow,
-and its discriminator (reference/paint-original.md §5).
+and its discriminator (the original's AFN; our changes: docs/DESIGN.md, "Where we differ from the original").
 
 Two columns as in the original: a layout column (U-Net over source and target layouts, optionally the target
 pose) that predicts flows and visibility, and an image column that encodes the source, backward-warps its

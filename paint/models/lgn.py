@@ -1,5 +1,5 @@
 """LGN networks: pose maps + style code → 20-class layout logits, the garment-part encoder and the layout
-discriminator (BicycleGAN-style diversity, reference/paint-original.md §3).
+discriminator (BicycleGAN-style diversity; our changes to the original: docs/DESIGN.md).
 
 Fixes of the original kept in the modules: the prior is N(0, I) (`sample_code`); the part encoder takes SOFT
 layouts and builds its part masks and edges differentiably (`part_tensors`), so a latent regression through

@@ -1,5 +1,5 @@
 """TSN networks: one-hot layout + a texture patch per garment region → RGB design, and its discriminator
-(reference/paint-original.md §4).
+(the original's TSN; our changes: docs/DESIGN.md, "Where we differ from the original").
 
 Attentive texture transfer, coarse → fine: a partial-conv patch encoder gives patch features and validity masks
 at several scales; a layout encoder gives per-pixel queries. At attention level k the queries of one garment

@@ -1,5 +1,5 @@
 """AFN stage: source view + source layout + target layout → target view through multi-scale appearance flow.
-Fixes of the original (reference §5.4): GAN loss over the whole batch, VGG inputs ImageNet-normalised, explicit
+Fixes of the original (all listed in docs/DESIGN.md): GAN loss over the whole batch, VGG inputs ImageNet-normalised, explicit
 align_corners in the warp, and a flow regulariser that can be switched on."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from paint.stages.visuals import groups_picture
 
 @dataclasses.dataclass
 class AFNLossConfig:
-    """Paper weights (reference §5.4): L1 5, VGG 0.5, style 250, GAN 0.1 per target; no flow regulariser."""
+    """Paper weights: L1 5, VGG 0.5, style 250, GAN 0.1 per target; no flow regulariser."""
     gan: Literal["hinge", "lsgan"] = "lsgan"
     adv: float = 0.1
     l1: float = 5.0

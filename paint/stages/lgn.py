@@ -1,5 +1,5 @@
 """LGN stage: pose → layouts, BicycleGAN-style (cVAE-GAN branch with encoded codes + cLR-GAN branch with random
-codes). Fixes of the original (reference §3.5): the KL term is optimised, the prior is N(0, I), the latent
+codes). Fixes of the original (docs/DESIGN.md): the KL term is optimised, the prior is N(0, I), the latent
 regression reaches G (the encoder reads G's soft output), and one discriminator judges both branches."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from paint.stages.visuals import layout_picture, pose_picture
 
 @dataclasses.dataclass
 class LGNLossConfig:
-    """Paper weights (reference §3.5): CE 30, GAN 1, KL 0.01; latent regression 0.5 (BicycleGAN's λz — the
+    """Paper weights: CE 30, GAN 1, KL 0.01; latent regression 0.5 (BicycleGAN's λz — the
     original's 0.01 never trained anything)."""
     gan: Literal["hinge", "lsgan"] = "lsgan"
     adv: float = 1.0

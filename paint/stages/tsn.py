@@ -17,7 +17,7 @@ from paint.stages.visuals import layout_picture, patch_picture
 
 @dataclasses.dataclass
 class TSNLossConfig:
-    """Paper weights (reference §4.4) with the original's bugs fixed: the adversarial weight is 0.1 (the code
+    """Paper weights with the original's bugs fixed: the adversarial weight is 0.1 (the code
     added it twice → 1.1), GAN losses use the whole batch, VGG inputs are ImageNet-normalised."""
     gan: Literal["hinge", "lsgan"] = "lsgan"
     adv: float = 0.1
