@@ -44,7 +44,8 @@ def make_checkpoint(shards: Path, out: Path) -> Path:
 
 def child(args) -> None:
     """One evaluation in this process; prints one JSON line with its figures."""
-    from eval.runner import EvalOptions, evaluate, make_evaluator
+    from eval.runner import EvalOptions, evaluate
+    from eval.specs import make_evaluator
 
     torch.set_num_threads(args.threads)
     options = EvalOptions(shards=args.shards, split=None, limit=args.limit, batch_size=args.batch_size,

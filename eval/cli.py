@@ -3,7 +3,9 @@
     paint-eval --stage tsn --checkpoint runs/tsn-demo --shards shards/data/synth            # latest checkpoint_*
     paint-eval --stage afn --checkpoint runs/afn/checkpoint_… --shards … --num-workers 4 --use-gpu
     paint-eval --stage pipeline --checkpoint runs/ --shards …     # runs/ holds lgn/ tsn/ afn/ run folders
-    paint-eval --baseline lgn --shards shards/data/synth --resolution 128
+    paint-eval --floor lgn --method pose-bin-mean-layout --shards shards/data/synth    # --method list: the floors
+    paint-eval --reference tsn --shards shards/data/synth     # real train views vs real eval views: FID only
+    paint-eval --untrained lgn --preset small --shards …      # the preset's step-0 networks (--codes K, --protocol)
     paint-eval leaderboard --stage tsn --sort-by ssim --chart eval/leaderboard.png
 
 Bad requests (missing checkpoint, a checkpoint of another stage, no shards) are refused before any work with one
@@ -20,14 +22,20 @@ from pathlib import Path
 
 import torch
 
+from eval.floors import FLOOR_STAGES, FloorSettings, describe_floors
 from eval.gallery import GalleryError, write_gallery
 from eval.metrics.fid import RealStatsError
-from eval.leaderboard import DEFAULT_PATH, METRICS, LeaderboardError, append_row, format_table, read_rows, write_chart
+from eval.leaderboard import DEFAULT_PATH, METRICS, LeaderboardError, append_row, read_rows
+from eval.leaderboard_compare import PAIRED_METRIC, summary_lines, unbeaten
+from eval.leaderboard_table import format_table, write_chart
+from eval.model_eval import DEFAULT_CODES, PROTOCOLS, RECONSTRUCTION, SAMPLED, check_lgn_flags, check_protocol
 from eval.real_stats import CACHE_FOLDER
 from eval.runner import (ALL_METRICS, EvalError, EvalOptions, EvalResult, default_gallery_dir, device_text, evaluate,
-                         leaderboard_row, make_evaluator)
+                         leaderboard_row)
+from eval.specs import make_evaluator
 from paint.checkpoint import CheckpointError, load_checkpoint
-from paint.inference import latest_checkpoint, parse_named_checkpoints
+from eval.untrained import UNTRAINED_STAGES, untrained_config
+from paint.inference import PIPELINE_STAGES, latest_checkpoint, parse_named_checkpoints
 from paint.config import ConfigError
 from paint.data.shardspec import StreamError, expand_urls
 from paint.stages import PRESETS, STAGE_NAMES
@@ -38,13 +46,31 @@ USER_ERRORS = (EvalError, RealStatsError, CheckpointError, ConfigError, StreamEr
 SPLITS = ("val", "test", "train", "all")
 
 
+class _ListFloors(argparse.Action):
+    """--floor/--baseline/--method: once a stage and `--method list` are both given, print the stage's floors and
+    exit 0 (like --help: before the required options are checked)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        stage = getattr(namespace, "floor", None) or getattr(namespace, "baseline", None)
+        if stage and getattr(namespace, "method", None) == "list":
+            print(describe_floors(stage), end="")     # a listing the user asked for: stdout, like --help
+            parser.exit(0)
+
+
 def _eval_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="paint-eval", description="Evaluate a PAINT checkpoint, baseline or the "
                                 "pipeline on shards; append a leaderboard row. `paint-eval leaderboard -h` shows "
                                 "the leaderboard.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--stage", choices=(*STAGE_NAMES, "pipeline"), help="evaluate a trained checkpoint")
-    what.add_argument("--baseline", choices=STAGE_NAMES, help="evaluate the stage's non-learned baseline")
+    what.add_argument("--floor", choices=FLOOR_STAGES, action=_ListFloors, help="evaluate a non-learned floor "
+                      "of the stage (--method NAME; default the stage's first)")
+    what.add_argument("--baseline", choices=FLOOR_STAGES, action=_ListFloors, help="alias of --floor STAGE")
+    what.add_argument("--reference", choices=FLOOR_STAGES, help="real train-split pictures of other products vs "
+                      "the eval set's: the FID a perfect generator could reach")
+    what.add_argument("--untrained", choices=UNTRAINED_STAGES, help="the --preset's networks at step 0 (the "
+                      "weights a training run of that config starts from), scored like a checkpoint")
     p.add_argument("--checkpoint", help="checkpoint folder, or a run folder (its latest checkpoint_*); pipeline: a "
                    "folder holding lgn/ tsn/ afn/")
     p.add_argument("--checkpoints", nargs="+", metavar="STAGE=PATH", help="pipeline: lgn=… tsn=… afn=…")
@@ -70,20 +96,38 @@ def _eval_parser() -> argparse.ArgumentParser:
                    "fid_stats); 'none' = always recompute")
     p.add_argument("--skip-bad", action="store_true", help="skip and count bad samples instead of failing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    base = p.add_argument_group("baselines")
-    base.add_argument("--train-shards", help="shards whose train split builds the LGN/TSN baseline (default --shards)")
-    base.add_argument("--train-limit", type=int, default=2000, help="train views read by a baseline (default 2000)")
-    base.add_argument("--preset", default="small", choices=PRESETS, help="data settings of the baseline's units")
-    base.add_argument("--resolution", type=int, help="baseline image size (default: the preset's)")
+    lgn = p.add_argument_group("LGN rows (--stage lgn, --untrained lgn)")
+    lgn.add_argument("--codes", type=int, metavar="K", help=f"codes z ~ N(0, I) per pose of the sampled protocol "
+                     f"(default {DEFAULT_CODES})")
+    lgn.add_argument("--protocol", choices=PROTOCOLS, help=f"{SAMPLED} (default): layouts from K seeded random "
+                     f"codes, as designs are made; {RECONSTRUCTION}: the posterior-mean code of the GT layout")
+    base = p.add_argument_group("floors and references")
+    base.add_argument("--method", action=_ListFloors, help="--floor: which floor ('list': print the stage's floors "
+                      "and exit)")
+    base.add_argument("--train-shards", help="shards whose train split builds a floor or the reference row "
+                      "(default --shards)")
+    base.add_argument("--train-limit", type=int, default=FloorSettings.train_limit,
+                      help=f"train views read by a floor (default {FloorSettings.train_limit})")
+    base.add_argument("--pose-bins", type=int, default=FloorSettings.pose_bins,
+                      help=f"k-means pose bins of pose-bin-mean-layout (default {FloorSettings.pose_bins})")
+    base.add_argument("--preset", default="small", choices=PRESETS, help="data settings of the units")
+    base.add_argument("--resolution", type=int, help="image size (default: the preset's)")
     return p
 
 
 def _leaderboard_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="paint-eval leaderboard", description="Print the leaderboard, best first.")
+    p = argparse.ArgumentParser(prog="paint-eval leaderboard", description="Print the leaderboard per stage: "
+                                "reference, floors, untrained, models (best first), and which floors each model "
+                                "beats on which metrics.")
     p.add_argument("--leaderboard", default=str(DEFAULT_PATH), help=f"CSV to read (default {DEFAULT_PATH})")
     p.add_argument("--stage", choices=(*STAGE_NAMES, "pipeline"), help="only this stage's rows")
     p.add_argument("--sort-by", default="fid", choices=tuple(METRICS), help="ranking metric (default fid)")
     p.add_argument("--chart", help="also write a PNG bar chart here")
+    p.add_argument("--summary", action="store_true", help="print one line per stage instead of the table: its "
+                   "latest model row and the floors it beats on which metrics")
+    p.add_argument("--require-beats", action="store_true", help="exit 1 when a stage's latest model row beats no "
+                   "floor on the stage's paired metric (" + ", ".join(f"{s} {m}" for s, m in PAIRED_METRIC.items())
+                   + "), with one line per such stage")
     return p
 
 
@@ -96,12 +140,14 @@ def _options(args) -> EvalOptions:
         value = getattr(args, name)
         if value is not None and value < (0 if name in ("loader_workers", "gallery_samples") else 1):
             raise EvalError(f"--{name.replace('_', '-')} must be ≥ {0 if name != 'limit' else 1}, got {value}")
+    codes = DEFAULT_CODES if args.codes is None else args.codes
+    check_protocol(codes, args.protocol or SAMPLED)
     return EvalOptions(shards=args.shards, split=None if args.split == "all" else args.split, limit=args.limit,
                        batch_size=args.batch_size, loader_workers=args.loader_workers, seed=args.seed,
                        metrics=metrics, inception_weights=args.inception_weights,
                        alexnet_weights=args.alexnet_weights,
                        gallery_samples=0 if args.no_gallery else args.gallery_samples, skip_bad=args.skip_bad,
-                       fid_cache=_fid_cache(args),
+                       fid_cache=_fid_cache(args), codes=codes, protocol=args.protocol or SAMPLED,
                        progress=not args.no_progress)
 
 
@@ -113,16 +159,36 @@ def _fid_cache(args) -> str | None:
 
 def _spec(args, options: EvalOptions) -> dict:
     """What to evaluate, checked before any work: checkpoints exist and belong to their stage."""
-    from eval.baselines import check_train_shards
+    from eval.floors import check_train_shards, get_floor
     from eval.pipeline import pipeline_checkpoints
 
-    if args.baseline:
+    check_lgn_flags(args.stage or args.untrained, args.codes is not None, args.protocol is not None)
+    floor_stage = args.floor or args.baseline     # --baseline STAGE: alias of --floor STAGE
+    if args.method and not floor_stage:
+        raise EvalError("--method applies to --floor STAGE; drop --method or add --floor")
+    if floor_stage or args.reference:
+        flag = "--reference" if args.reference else "--floor"
         if args.checkpoint or args.checkpoints:
-            raise EvalError("--baseline takes no checkpoint; drop --checkpoint/--checkpoints")
-        if args.baseline != "afn":
-            check_train_shards(args.train_shards or args.shards, args.shards, options.split)
-        return {"kind": "baseline", "stage": args.baseline, "preset": args.preset, "resolution": args.resolution,
-                "train_shards": args.train_shards, "train_limit": args.train_limit}
+            raise EvalError(f"{flag} takes no checkpoint; drop --checkpoint/--checkpoints")
+        if args.train_limit < 1 or args.pose_bins < 1:
+            raise EvalError(f"--train-limit and --pose-bins must be ≥ 1, got {args.train_limit} and {args.pose_bins}")
+        train = args.train_shards or args.shards
+        if args.reference or get_floor(floor_stage, args.method).needs_train:
+            check_train_shards(train, args.shards, options.split)
+        common = {"preset": args.preset, "resolution": args.resolution,
+                  # a local path made absolute: Ray workers run in another folder
+                  "train_shards": str(Path(train).resolve()) if Path(train).exists() else args.train_shards}
+        if args.reference:
+            return {"kind": "reference", "stage": args.reference, **common}
+        return {"kind": "baseline", "stage": floor_stage, "method": get_floor(floor_stage, args.method).name,
+                "train_limit": args.train_limit, "pose_bins": args.pose_bins, **common}
+    if args.untrained:
+        if args.checkpoint or args.checkpoints:
+            raise EvalError("--untrained builds the preset's step-0 networks and takes no checkpoint; drop "
+                            "--checkpoint/--checkpoints")
+        for stage in PIPELINE_STAGES if args.untrained == "pipeline" else (args.untrained,):
+            untrained_config(stage, args.preset, args.resolution)
+        return {"kind": "untrained", "stage": args.untrained, "preset": args.preset, "resolution": args.resolution}
     if args.stage == "pipeline":
         named = parse_named_checkpoints(args.checkpoints) if args.checkpoints else None
         found = pipeline_checkpoints(args.checkpoint, named)
@@ -196,24 +262,34 @@ def _write_outputs(args, result: EvalResult, options: EvalOptions, device: str, 
         gallery = write_gallery(folder, result.gallery_rows, result.gallery_columns, title, result.gallery_keys)
         print(f"gallery: {gallery.html}")
     written = append_row(args.leaderboard, row)
-    scores = ", ".join(f"{k}={written[k]}" for k in ("fid", "ssim", "lpips", "miou_all", "miou_garment",
-                                                      "pixel_acc") if written[k])
+    scores = ", ".join(f"{k}={written[k]}" for k in METRICS if written[k])
     print(f"{written['stage']} {written['method']} {written['run_id']}: {result.n_units} units on {device} in "
           f"{seconds:.1f} s (scoring pass {result.seconds:.1f} s): {scores or 'no scores'}\n"
           f"leaderboard row appended to {args.leaderboard}")
 
 
 def _leaderboard(argv: list[str]) -> int:
+    from eval.floors import real_output_floors    # floors whose outputs are real images: FID is no beat there
+
     args = _leaderboard_parser().parse_args(argv)
+    realism = real_output_floors()
     try:
         rows = read_rows(args.leaderboard)
-        print(format_table(rows, args.stage, args.sort_by))
+        chosen = [r for r in rows if args.stage is None or r["stage"] == args.stage]
+        if args.summary:
+            print("\n".join(summary_lines(chosen, realism)) or "(no leaderboard rows)")
+        else:
+            print(format_table(rows, args.stage, args.sort_by, realism))
         if args.chart:
-            chosen = [r for r in rows if args.stage is None or r["stage"] == args.stage]
             print(f"chart: {write_chart(chosen, args.chart)}")
     except LeaderboardError as exc:
         print(f"paint-eval: error: {exc}", file=sys.stderr)
         return 2
+    if args.require_beats:
+        failures = unbeaten(chosen, realism, None if args.stage is None else [args.stage])
+        for line in failures:
+            print(f"paint-eval leaderboard: {line}", file=sys.stderr)
+        return 1 if failures else 0
     return 0
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval.leaderboard import read_rows
-from eval.runner import COLUMN_OF, EvalError, EvalOptions, EvalResult, evaluate, make_evaluator
+from eval.runner import COLUMN_OF, EvalError, EvalOptions, EvalResult, evaluate
+from eval.specs import make_evaluator
 from paint.checkpoint import STATE_FILE, load_checkpoint
 from paint.inference import CHECKPOINT_PREFIX
 from paint.io import write_bytes_atomic

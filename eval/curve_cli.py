@@ -7,7 +7,6 @@ and the same scalars in the run's TensorBoard.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch

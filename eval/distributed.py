@@ -22,7 +22,9 @@ from pathlib import Path
 
 import torch
 
-from eval.runner import EvalError, EvalOptions, EvalResult, evaluate, make_evaluator
+from eval.runner import EvalError, EvalOptions, EvalResult, evaluate
+
+from eval.specs import make_evaluator
 from paint.data.shardspec import expand_urls
 from paint.ray_train import ensure_ray, root_cause  # importing it keeps a local Ray on 127.0.0.1
 

@@ -1,37 +1,105 @@
-"""Trained checkpoints as evaluators: a stage loaded from its checkpoint (paint.inference.load_model, EMA generator
-weights when the run kept an EMA) scores its `infer` output against the eval units' targets
-(paint.validation.compare_outputs)."""
+"""A stage's generator as an evaluator: loaded from a checkpoint (paint.inference.load_model, EMA generator weights
+when the run kept an EMA) or at step 0 (paint.inference.untrained_model), scored on the eval units by one code path.
+
+TSN and AFN: `infer` output vs the unit's target (paint.validation.compare_outputs). LGN, by protocol:
+- "sampled" (the default): layouts drawn as designs are made, K codes z ~ N(0, I) per pose, each from a generator
+  seeded by (eval seed, unit key, k) (eval/codes.py), so the row is the same for any batch size or worker count.
+  label_samples holds the K layouts; labels, fake and the image scores come from sample 0.
+- "reconstruction": the posterior-mean code of the ground-truth parts (the original's mIoU protocol), method
+  "reconstruction".
+"""
 from __future__ import annotations
 
-from eval.runner import ALL_METRICS, IMAGE_METRICS, Evaluator
+import torch
+
+from eval.codes import LGN_CODE_TAG, unit_codes
+from eval.runner import ALL_METRICS, IMAGE_METRICS, EvalError, Evaluator
 from paint.inference import LoadedModel
-from paint.validation import compare_outputs
+from paint.stages.visuals import layout_picture, pose_picture
+from paint.validation import Compared, compare_outputs
+
+SAMPLED, RECONSTRUCTION = "sampled", "reconstruction"
+PROTOCOLS = (SAMPLED, RECONSTRUCTION)
+DEFAULT_CODES = 4          # K codes per pose of the sampled protocol
+GALLERY_CODES = 3          # sampled layouts per gallery row (the first ones)
+
+
+def check_protocol(codes: int, protocol: str) -> None:
+    """EvalError (one line) for K < 1 or an unknown protocol."""
+    if isinstance(codes, bool) or not isinstance(codes, int) or codes < 1:
+        raise EvalError(f"--codes must be an integer ≥ 1 (codes per pose of the sampled LGN protocol), got {codes!r}")
+    if protocol not in PROTOCOLS:
+        raise EvalError(f"--protocol {protocol!r} is unknown; choose {' or '.join(PROTOCOLS)}")
+
+
+def check_lgn_flags(row_stage: str | None, codes_given: bool, protocol_given: bool) -> None:
+    """--codes/--protocol given for a row that is not an LGN model or untrained LGN row → EvalError (one line)."""
+    if (codes_given or protocol_given) and row_stage != "lgn":
+        flags = " and ".join(f for f, given in (("--codes", codes_given), ("--protocol", protocol_given)) if given)
+        raise EvalError(f"{flags} apply to LGN rows only (--stage lgn or --untrained lgn); drop {flags}")
 
 
 class ModelEvaluator(Evaluator):
-    """A trained stage: its `infer` output vs the unit's target; LGN adds layout scores (argmax vs ground truth)
-    and scores colourised layouts as images."""
+    """A stage's generator: its output vs the unit's target; LGN adds layout scores (argmax vs ground truth) and
+    scores colourised layouts as images. Role "model" (method "model", or "reconstruction" for LGN's
+    reconstruction protocol) for a checkpoint, role and method "untrained" for step-0 weights."""
 
-    method = "model"
-
-    def __init__(self, model: LoadedModel, data=None):
+    def __init__(self, model: LoadedModel, data=None, codes: int = DEFAULT_CODES, protocol: str = SAMPLED):
+        check_protocol(codes, protocol)
         self.model = model
         self.stage = model.stage.name
         self.unit = model.stage.unit
         self.metrics = ALL_METRICS if self.stage == "lgn" else IMAGE_METRICS
         self.data = data if data is not None else model.cfg.data
+        self.codes, self.protocol = codes, protocol
+        self.sampled = self.stage == "lgn" and protocol == SAMPLED
         self.run_id = model.run_id
         self.checkpoint_step = model.step
-        self.checkpoint_path = str(model.path)
+        self.checkpoint_path = "" if model.path is None else str(model.path)
+        reconstruction = self.stage == "lgn" and protocol == RECONSTRUCTION
+        if model.untrained:
+            self.role = "untrained"
+            self.method = "untrained-reconstruction" if reconstruction else "untrained"
+        else:
+            self.role = "model"
+            self.method = RECONSTRUCTION if reconstruction else "model"
 
     def notes(self) -> list[str]:
-        out = [f"{'EMA' if self.model.weights == 'ema' else 'raw (no EMA)'} generator weights"]
-        if self.stage == "lgn":
-            out.append("lgn: posterior-mean code of the GT parts; images = colourised layouts")
+        if self.model.untrained:
+            out = [f"untrained: step-0 weights of preset {self.model.cfg.preset or 'custom'} "
+                   f"(train.seed {self.model.cfg.train.seed})"]
+        else:
+            out = [f"{'EMA' if self.model.weights == 'ema' else 'raw (no EMA)'} generator weights"]
+        if self.sampled:
+            out.append(f"lgn protocol sampled: {self.codes} code(s) z~N(0,I) per pose, seeded per unit; layout and "
+                       f"image columns from sample 0 (colourised)")
+        elif self.stage == "lgn":
+            out.append("lgn protocol reconstruction: posterior-mean code of the GT parts; images = colourised "
+                       "layouts")
         return out
 
+    def sample_layouts(self, batch) -> torch.Tensor:
+        """LGN: (B, K, 20, H, W) layout logits of the batch's poses for each unit's K seeded codes."""
+        pose = batch["pose"]
+        lgn = self.model.generator
+        codes = unit_codes(LGN_CODE_TAG, self.data.seed, list(batch["key"]), lgn.nz, self.codes).to(pose.device)
+        # one forward per draw keeps memory at one batch's; instance norm makes each unit independent of the others
+        return torch.stack([lgn.sample(pose, codes[:, k]) for k in range(self.codes)], dim=1)
+
     def predict(self, batch):
-        return compare_outputs(self.model.stage, self.model.generator, batch)
+        if not self.sampled:
+            return compare_outputs(self.model.stage, self.model.generator, batch)
+        logits = self.sample_layouts(batch)
+        gt = batch["layout"]
+        samples = logits.argmax(2)
+        return Compared(layout_picture(samples[:, 0]) * 2 - 1, layout_picture(gt) * 2 - 1, samples[:, 0], gt,
+                        samples)
 
     def pictures(self, batch, compared):
-        return self.model.stage.visuals(self.model.generator, batch)
+        if not self.sampled:
+            return self.model.stage.visuals(self.model.generator, batch)
+        pictures = {"pose": pose_picture(batch["pose"])}
+        for k in range(min(self.codes, GALLERY_CODES)):
+            pictures[f"sample_{k}"] = layout_picture(compared.label_samples[:, k])
+        pictures["target"] = layout_picture(batch["layout"])
+        return pictures

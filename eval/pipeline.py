@@ -1,9 +1,10 @@
-"""The end-to-end row: LGN → TSN → AFN from trained checkpoints, scored against a view none of them saw.
+"""The end-to-end row: LGN → TSN → AFN from trained checkpoints (or all three at step 0: the untrained row,
+eval/untrained.py), scored against a view none of them saw.
 
 Protocol, per AFN evaluation pair (view a → view b of one product; pairs as data.afn_eval_pairs, "first" by
 default):
 1. LGN samples a layout for view a's pose with a random code z ~ N(0, I) drawn from a generator seeded by
-   (seed, unit key), so the row is the same for any batch size or number of workers.
+   (seed, unit key) (eval/codes.py), so the row is the same for any batch size or number of workers.
 2. TSN textures that layout (one-hot of its argmax) with patches cut from the ground-truth view a by the same rule
    and seed as TSN's eval units (paint.data.units: eval_rng(seed, "product/a"), top then bottom).
 3. AFN renders view b from that design, with the generated layout as source layout and the ground-truth layout
@@ -20,10 +21,11 @@ from pathlib import Path
 
 import torch
 
+from eval.codes import PIPELINE_CODE_TAG, unit_code
 from eval.runner import ALL_METRICS, EvalError, Evaluator
 from paint.data.labels import garment_mask, one_hot
 from paint.data.patches import place_patch, sample_patch
-from paint.data.units import PATCH_REGIONS, eval_rng, stable_seed, view_key
+from paint.data.units import PATCH_REGIONS, eval_rng, view_key
 from paint.inference import (PIPELINE_STAGES, LoadedModel, check_pipeline, load_pipeline, named_checkpoints,
                              stage_checkpoints)
 from paint.stages.base import to_unit_range
@@ -50,6 +52,8 @@ def _source_view(key: str) -> tuple[str, str]:
 
 
 class PipelineEvaluator(Evaluator):
+    """The chain of three LoadedModels: checkpoints (role "model", method "pipeline", no step) or all three
+    untrained (role and method "untrained", step 0, run_id the models' "untrained-<preset>")."""
     stage = method = "pipeline"
     unit, metrics = "pair", ALL_METRICS
     checkpoint_step = None
@@ -63,16 +67,15 @@ class PipelineEvaluator(Evaluator):
                                                   patch_max_frac=patch.patch_max_frac))
         self.run_id = "+".join(model.run_id for model in self.models.values())
         self.checkpoint_path = ";".join(f"{name}={model.path}" for name, model in self.models.items())
+        if all(model.untrained for model in self.models.values()):
+            self.role = self.method = "untrained"
+            self.run_id, self.checkpoint_step, self.checkpoint_path = lgn.run_id, 0, ""
         self._last: tuple | None = None
 
     def notes(self):
         steps = " ".join(f"{name}@{model.step}({model.weights})" for name, model in self.models.items())
         return [f"pipeline {steps}: LGN random code (seeded per unit) → TSN with GT-view patches → AFN to the "
                 f"other view; layout columns: sampled vs GT layout"]
-
-    def _code(self, key: str, nz: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(stable_seed("pipeline-code", self.data.seed, key) % 2 ** 63)
-        return torch.randn(nz, generator=generator)
 
     def _patches(self, batch) -> tuple[dict, dict]:
         """Patches of each unit's source view, exactly as that view's TSN eval unit draws them."""
@@ -96,8 +99,8 @@ class PipelineEvaluator(Evaluator):
     def predict(self, batch):
         lgn, tsn, afn = (self.models[s] for s in PIPELINE_STAGES)
         pose = batch["src_pose"]
-        nz = lgn.generator.generator.nz
-        codes = torch.stack([self._code(key, nz) for key in batch["key"]]).to(pose.device)
+        codes = torch.stack([unit_code(PIPELINE_CODE_TAG, self.data.seed, key, lgn.generator.nz)
+                             for key in batch["key"]]).to(pose.device)
         labels = lgn.generator.sample(pose, codes).argmax(1)
         patches, masks = self._patches(batch)
         design = tsn.generator(one_hot(labels), patches, masks)

@@ -28,14 +28,16 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from eval.leaderboard import eval_list_sha, git_commit
-from eval.metrics import IMAGE_METRICS, MetricSuite
+from eval.metrics import IMAGE_METRICS, MetricSuite, column_of
+from eval.metrics import specs as metric_specs
+from eval.metrics.registry import metric_names
 from eval.real_stats import eval_set_name, use_cache
 from paint.config import DataConfig
 from paint.data.stream import eval_loader
 from paint.stages.base import Batch, move_batch
 from paint.validation import Compared
 
-ALL_METRICS = IMAGE_METRICS + ("layout",)
+ALL_METRICS = metric_names()    # every registered metric (eval/metrics/registry.py), the CLI's --metrics list
 
 
 class EvalError(ValueError):
@@ -48,7 +50,9 @@ class EvalOptions:
 
     shards: spec as for paint's streams; split: "val", "test", "train" or None (every shard file);
     limit: first N units of the global order; batch_size / loader_workers: None = the evaluator's data config;
-    seed: None = the evaluator's data seed (texture patches, pipeline codes); metrics: subset of ALL_METRICS.
+    seed: None = the evaluator's data seed (texture patches, pipeline codes); metrics: subset of ALL_METRICS;
+    codes / protocol: LGN rows only, K codes per pose of the "sampled" protocol or "reconstruction" (the
+    posterior-mean code of the ground truth; eval/model_eval.py).
     """
     shards: str
     split: str | None = "val"
@@ -63,6 +67,8 @@ class EvalOptions:
     fid_cache: str | None = None    # folder of reusable real FID statistics (eval/real_stats.py); None: none
     skip_bad: bool = False
     progress: bool = True
+    codes: int = 4                  # eval.model_eval.DEFAULT_CODES (not imported: that module imports this one)
+    protocol: str = "sampled"       # sampled | reconstruction
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -192,8 +198,8 @@ def evaluate(evaluator: Evaluator, options: EvalOptions, rank: int = 0, world_si
                 batch = move_batch(batch, device)
                 compared = evaluator.predict(batch)
                 suite.update(compared.fake, compared.real)
-                if compared.labels is not None:
-                    suite.update_layout(compared.labels, compared.gt_labels)
+                if compared.labels is not None:    # K sampled layouts per unit when given, else one
+                    suite.update_layout(compared.labels, compared.gt_labels, compared.label_samples)
                 keys.extend(batch["key"])
                 if rank == 0 and len(gallery_rows) < options.gallery_samples:
                     pictures = evaluator.pictures(batch, compared)
@@ -251,22 +257,11 @@ def device_text(device: torch.device | str, world_size: int = 1) -> str:
 def _metric_impl(meta: dict) -> str:
     impl = meta.get("implementations", {})
     parts = [f"torch {impl.get('torch', '?')}", f"torchmetrics {impl.get('torchmetrics', '?')}"]
-    if "fid" in meta:
-        weights = meta["fid"]["weights"]
-        parts.append(f"fid: tf-inception-2015-12-05 {weights['kind']}{'' if weights['official'] else ' UNOFFICIAL'}"
-                     f" {meta['fid']['preprocess']}")
-    if "ssim" in meta:
-        parts.append(f"ssim: gaussian {meta['ssim']['window']}/{meta['ssim']['sigma']} valid region")
-    if "lpips" in meta:
-        parts.append(f"lpips: {meta['lpips']['net']} v{meta['lpips']['lpips_version']} "
-                     f"({meta['lpips']['package']})")
-    if "layout" in meta:
-        parts.append("layout: confusion matrix, classes present")
+    parts += [spec.impl_id(meta[spec.name]) for spec in metric_specs() if spec.name in meta]
     return "; ".join(parts)
 
 
-COLUMN_OF = {"fid": "fid", "ssim": "ssim", "lpips": "lpips", "miou": "miou_all", "miou_garment": "miou_garment",
-             "pixel_accuracy": "pixel_acc"}
+COLUMN_OF = column_of()    # SuiteResult value key → leaderboard column, from eval.metrics.registry
 
 
 def leaderboard_row(result: EvalResult, options: EvalOptions, device: str, notes: str = "") -> tuple[dict, list[str]]:
@@ -292,7 +287,8 @@ def leaderboard_row(result: EvalResult, options: EvalOptions, device: str, notes
     short = [reason.split("; ")[0][:160] for reason in reasons]   # the full reasons are printed
     text = "; ".join(part for part in [notes.strip(), *who["notes"], *extra, *short] if part)
     row.update({
-        "run_id": who["run_id"], "git_commit": git_commit(), "stage": who["stage"], "method": who["method"],
+        "run_id": who["run_id"], "git_commit": git_commit(), "stage": who["stage"], "role": who.get("role"),
+        "method": who["method"],
         "checkpoint_step": who["checkpoint_step"], "checkpoint_path": who["checkpoint_path"],
         "dataset": dataset_id(options.shards), "split": options.split or "all", "eval_list_sha": result.eval_list_sha,
         "resolution": who["resolution"], "n_real": n_real, "n_gen": n_gen,
@@ -310,29 +306,3 @@ def default_gallery_dir(leaderboard: str | os.PathLike, identity: dict) -> Path:
     name = f"{identity['run_id']}-{identity['stage']}" + (f"-{step}" if step is not None else "")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     return Path(leaderboard).resolve().parent / "galleries" / safe
-
-
-# --- what to evaluate, as plain values (so Ray workers can rebuild it) ---------------------------------------------
-
-def make_evaluator(spec: dict, options: EvalOptions, device: torch.device | str = "cpu") -> Evaluator:
-    """Build the evaluator `spec` describes, with the options' data settings applied:
-    {"kind": "model", "stage": s, "checkpoint": path} | {"kind": "pipeline", "checkpoints": {stage: path}} |
-    {"kind": "baseline", "stage": s, "preset": p, "resolution": r or None, "train_shards": spec or None,
-     "train_limit": n}. Raises CheckpointError / EvalError / StreamError (one line) for a bad request."""
-    from eval.baselines import TRAIN_LIMIT, baseline_data, make_baseline   # these import this module
-    from eval.model_eval import ModelEvaluator
-    from paint.inference import load_model
-    from eval.pipeline import make_pipeline
-
-    kind = spec.get("kind")
-    with_options = lambda data: configure(data, options)    # noqa: E731
-    if kind == "model":
-        model = load_model(spec["checkpoint"], stage=spec["stage"], device=device)
-        return ModelEvaluator(model, with_options(model.cfg.data))
-    if kind == "pipeline":
-        return make_pipeline(spec["checkpoints"], device, with_options)
-    if kind == "baseline":
-        data = with_options(baseline_data(spec["stage"], spec.get("preset", "small"), spec.get("resolution")))
-        return make_baseline(spec["stage"], data, options.shards, options.split, spec.get("train_shards"),
-                             spec.get("train_limit", TRAIN_LIMIT), device)
-    raise EvalError(f"unknown evaluation kind {kind!r}")

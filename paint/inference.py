@@ -1,35 +1,44 @@
 """Trained stages for inference: find a run's latest checkpoint, load a stage and its generator (EMA weights when the
-run kept an EMA), and find and check the three checkpoints of the LGN → TSN → AFN chain.
+run kept an EMA), and find and check the three checkpoints of the LGN → TSN → AFN chain. `untrained_model` builds a
+stage's generator as a training run of the same config starts it (step 0), for the untrained rows of evaluation.
 
 Used by the evaluation (eval/model_eval.py, eval/pipeline.py) and by the design tool (paint/design/).
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from paint.checkpoint import STATE_FILE, CheckpointError, load_checkpoint
 from paint.config import ConfigError, from_dict
-from paint.stages import build_stage, config_class
+from paint.stages import build_stage, config_class, make_config
 from paint.stages.base import Stage
 
 CHECKPOINT_PREFIX = "checkpoint_"    # Ray Train's checkpoint folders: checkpoint_<date> (sorts in time order)
 PIPELINE_STAGES = ("lgn", "tsn", "afn")
+UNTRAINED_WEIGHTS = "init"           # LoadedModel.weights of a generator at step 0 (no checkpoint)
 
 
 @dataclass
 class LoadedModel:
-    """A stage and its generator (eval mode, on the device) from one checkpoint."""
+    """A stage and its generator (eval mode, on the device) from one checkpoint, or at step 0 (`untrained_model`:
+    path None, weights "init")."""
     stage: Stage
     generator: nn.Module
     cfg: object
     step: int
-    path: Path
+    path: Path | None
     run_id: str
-    weights: str        # "ema" or "g"
+    weights: str        # "ema", "g" or "init"
+
+    @property
+    def untrained(self) -> bool:
+        return self.weights == UNTRAINED_WEIGHTS
 
 
 def run_id_of(checkpoint: Path) -> str:
@@ -121,6 +130,36 @@ def load_model(path: str | Path, stage: str | None = None, device: torch.device 
     folder = path.parent if path.name == STATE_FILE else path
     return LoadedModel(stage_obj, generator, cfg, int(payload["engine"].get("step", 0)), folder.resolve(),
                        run_id_of(folder.resolve()), which)
+
+
+def initial_generator(stage: Stage, seed: int) -> nn.Module:
+    """`stage`'s generator with the weights a training run seeded with `seed` starts from: paint.train_loop.fit
+    seeds every RNG with cfg.train.seed and the Engine builds G first, on the CPU (its EMA starts as a copy of G).
+    The caller's RNG states are left as they were."""
+    from paint.engine import seed_everything    # the training loop's own seeding; imports Accelerate (slow)
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            seed_everything(seed)
+            return stage.build_generator()
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+def untrained_model(stage: str, cfg=None, device: torch.device | str = "cpu") -> LoadedModel:
+    """The step-0 generator of a run of `cfg` (default: `stage`'s small preset), no checkpoint → LoadedModel
+    (step 0, path None, weights "init", run_id "untrained-<preset>"). ValueError when cfg is another stage's or
+    its networks cannot be built (e.g. a resolution the U-Net depth does not divide)."""
+    cfg = make_config(stage, "small") if cfg is None else cfg
+    if cfg.stage != stage:
+        raise ValueError(f"untrained_model: config is for stage {cfg.stage!r}, not {stage!r}")
+    stage_obj = build_stage(cfg)
+    generator = initial_generator(stage_obj, cfg.train.seed)
+    generator.to(device).eval().requires_grad_(False)
+    return LoadedModel(stage_obj, generator, cfg, 0, None, f"untrained-{cfg.preset or 'custom'}",
+                       UNTRAINED_WEIGHTS)
 
 
 def check_pipeline(models: dict[str, LoadedModel]) -> None:

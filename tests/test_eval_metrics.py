@@ -192,7 +192,8 @@ def test_real_stats_file_round_trips_and_refuses_another_key(tmp_path):
     stats = FeatureStats(mean, cov, 17)
     key = RealStatsKey("val-set", 64, "ab" * 32)
     path = save_real_stats(tmp_path / key.filename(), stats, key)
-    assert [p.name for p in tmp_path.iterdir()] == [key.filename()]  # written under a temporary name, renamed
+    # written under a temporary name, renamed under a lock file: no temporary file is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [key.filename(), key.filename() + ".lock"]
     loaded = load_real_stats(path, key)
     assert loaded.n == 17 and torch.equal(loaded.mean, mean) and torch.equal(loaded.cov, cov)
     with pytest.raises(RealStatsError, match="were made for"):
@@ -263,12 +264,12 @@ def _run_suite(folder: Path, rank: int, world: int) -> None:
     """Score this rank's share of the data in small batches; rank 0 writes what the test compares."""
     data = torch.load(folder / "data.pt", weights_only=True)
     mine = slice(rank, None, world)  # every world-th sample, as a split stream gives each rank
-    suite = MetricSuite(("fid", "ssim", "lpips", "layout"), alexnet_weights=folder / ALEXNET_FILE,
+    suite = MetricSuite(("fid", "ssim", "lpips", "l1", "layout"), alexnet_weights=folder / ALEXNET_FILE,
                         fid_batch_size=4)
     fake, real = data["fake"][mine], data["real"][mine]
     for part in range(0, len(fake), 2):
         suite.update(fake[part:part + 2], real[part:part + 2])
-    suite.update_layout(data["pred"][mine], data["gt"][mine])
+    suite.update_layout(data["pred"][mine], data["gt"][mine], data["samples"][mine])    # K = 3 layouts per unit
     result = suite.compute()
     suite.save_real_stats(folder / f"cache{world}", "synthetic", 32)
     fake_stats = suite.metrics["fid"].fake_stats()
@@ -295,18 +296,21 @@ def test_two_process_gloo_group_equals_one_process(tmp_path):
     gen = torch.Generator().manual_seed(13)
     gt = torch.randint(0, 20, (count, 16, 16), generator=gen)
     gt[:, :2] = 255
-    torch.save({"real": real, "fake": _noisy(real, 0.1, seed=14), "gt": gt,
-                "pred": torch.where(torch.rand(count, 16, 16, generator=gen) < 0.6, gt.clamp(max=19),
-                                    torch.randint(0, 20, (count, 16, 16), generator=gen))}, tmp_path / "data.pt")
+    pred = torch.where(torch.rand(count, 16, 16, generator=gen) < 0.6, gt.clamp(max=19),
+                       torch.randint(0, 20, (count, 16, 16), generator=gen))
+    samples = torch.cat([pred[:, None], torch.randint(0, 20, (count, 2, 16, 16), generator=gen)], 1)   # pred = 0
+    torch.save({"real": real, "fake": _noisy(real, 0.1, seed=14), "gt": gt, "pred": pred, "samples": samples},
+               tmp_path / "data.pt")
     torch.save(torchvision.models.alexnet(weights=None).state_dict(), tmp_path / ALEXNET_FILE)
     _run_suite(tmp_path, rank=0, world=1)  # the reference: this process alone, no process group
     mp.spawn(_suite_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     one, two = (torch.load(tmp_path / f"world{w}.pt", weights_only=True) for w in (1, 2))
     assert one["skipped"] == two["skipped"] == {}
-    assert set(one["values"]) == {"fid", "ssim", "lpips", "miou", "miou_garment", "pixel_accuracy"}
-    for name in ("ssim", "lpips"):
+    assert set(one["values"]) == {"fid", "ssim", "lpips", "l1", "miou", "miou_garment", "miou_body",
+                                  "pixel_accuracy", "miou_best", "diversity"}
+    for name in ("ssim", "lpips", "l1"):
         assert two["values"][name] == pytest.approx(one["values"][name], rel=1e-6, abs=1e-9)
-    for name in ("miou", "miou_garment", "pixel_accuracy"):
+    for name in ("miou", "miou_garment", "miou_body", "pixel_accuracy", "miou_best", "diversity"):
         assert two["values"][name] == one["values"][name]
     assert two["fake_n"] == one["fake_n"] == count and two["meta_fid"]["n_real"] == count
     assert torch.allclose(two["fake_mean"], one["fake_mean"], rtol=1e-5, atol=1e-6)

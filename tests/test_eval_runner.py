@@ -193,13 +193,13 @@ def test_baselines_write_rows_on_the_same_units(runs, tiny_shards, tmp_path, cap
     assert code == 0, err
     lgn, tsn, afn, model = read_csv(board)
     assert [r["method"] for r in (lgn, tsn, afn)] == ["nearest-pose-mean-layout", "tiled-patch", "copy-source"]
-    assert [r["run_id"] for r in (lgn, tsn, afn)] == [f"baseline-{r['method']}" for r in (lgn, tsn, afn)]
+    assert [r["run_id"] for r in (lgn, tsn, afn)] == [f"floor-{r['method']}" for r in (lgn, tsn, afn)]
     assert all(r["checkpoint_step"] == "" and r["n_gen"] == str(n) for r, n in
                ((lgn, VAL_VIEWS), (tsn, VAL_VIEWS), (afn, VAL_PAIRS)))
     assert float(lgn["miou_all"]) > 0 and float(lgn["pixel_acc"]) > 0.5       # a real baseline, not noise
     assert "8 nearest of 54 train views" in lgn["notes"]                      # the train split, not val
     assert tsn["eval_list_sha"] == model["eval_list_sha"] and tsn["resolution"] == model["resolution"]
-    assert (tmp_path / "galleries" / "baseline-tiled-patch-tsn" / "index.html").is_file()
+    assert (tmp_path / "galleries" / "floor-tiled-patch-tsn" / "index.html").is_file()
 
 
 def test_baseline_building_blocks():
@@ -296,7 +296,7 @@ def test_console_script_prints_the_leaderboard_and_writes_a_chart(tiny_shards, t
     done = subprocess.run([str(script), "leaderboard", "--leaderboard", str(board), "--sort-by", "ssim", "--chart",
                            str(tmp_path / "chart.png")], capture_output=True, text=True, timeout=100)
     assert done.returncode == 0, done.stderr
-    assert "copy-source" in done.stdout and "afn by ssim" in done.stdout
+    assert "copy-source" in done.stdout and "by afn ssim" in done.stdout
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     missing = subprocess.run([str(script), "leaderboard", "--leaderboard", str(tmp_path / "none.csv")],
                              capture_output=True, text=True, timeout=100)

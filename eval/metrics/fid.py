@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import functools
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 from torchmetrics import Metric
 from torchmetrics.utilities.exceptions import TorchMetricsUserError
 
 from eval.metrics.images import ValueRange, check_images, check_value_range, to_unit
 from eval.metrics.inception import FEATURE_DIM, INPUT_SIZE, load_fid_inception
+from eval.metrics.registry import Column, MetricSpec, NoDataError
 
 PREPROCESS_ID = "unit-quantise256-bilinear-antialias-299-v1"
 
@@ -133,7 +136,7 @@ class FID(Metric):
     def _stats(self, side: str) -> FeatureStats:
         n = int(getattr(self, f"{side}_n"))
         if n < 2:
-            raise ValueError(f"FID needs at least 2 {side} images, got {n}")
+            raise NoDataError(f"FID needs at least 2 {side} images, got {n}")
         total, outer = getattr(self, f"{side}_sum").cpu(), getattr(self, f"{side}_outer").cpu()
         mean = total / n
         cov = (outer - n * torch.outer(mean, mean)) / (n - 1)
@@ -180,16 +183,27 @@ class FID(Metric):
         return RealStatsKey(eval_set, int(resolution), self.info.sha256)
 
 
-def save_real_stats(path: str | os.PathLike, stats: FeatureStats, key: RealStatsKey) -> Path:
-    """Write `stats` with its `key` to an .npz file atomically (temporary name, then rename); returns the path."""
+def save_real_stats(path: str | os.PathLike, stats: FeatureStats, key: RealStatsKey,
+                    lock_timeout_s: float = 120.0) -> Path:
+    """Write `stats` with its `key` to an .npz file atomically; returns the path.
+
+    Evaluations sharing a cache may save the same file at once: each writes its own uniquely named temporary file
+    in the same folder, then renames it over `path` while holding `<path>.lock`, so a reader always finds a whole
+    file (the last writer's; same key, same statistics)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    with open(partial, "wb") as handle:
-        np.savez(handle, mean=stats.mean.double().numpy(), cov=stats.cov.double().numpy(), n=np.int64(stats.n),
-                 eval_set=np.str_(key.eval_set), resolution=np.int64(key.resolution),
-                 weights_sha256=np.str_(key.weights_sha256), preprocess=np.str_(key.preprocess))
-    os.replace(partial, path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with open(partial, "xb") as handle:
+            np.savez(handle, mean=stats.mean.double().numpy(), cov=stats.cov.double().numpy(), n=np.int64(stats.n),
+                     eval_set=np.str_(key.eval_set), resolution=np.int64(key.resolution),
+                     weights_sha256=np.str_(key.weights_sha256), preprocess=np.str_(key.preprocess))
+            handle.flush()
+            os.fsync(handle.fileno())
+        with FileLock(str(path) + ".lock", timeout=lock_timeout_s):
+            os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 
@@ -210,3 +224,17 @@ def load_real_stats(path: str | os.PathLike, key: RealStatsKey) -> FeatureStats:
     if mean.shape != (FEATURE_DIM,) or cov.shape != (FEATURE_DIM, FEATURE_DIM) or n < 2:
         raise RealStatsError(f"real FID statistics {str(path)!r} have wrong shapes; delete the file to recompute")
     return FeatureStats(torch.from_numpy(mean).double(), torch.from_numpy(cov).double(), n)
+
+
+def _fid_impl_id(meta: dict) -> str:
+    weights = meta["weights"]
+    return (f"fid: tf-inception-2015-12-05 {weights['kind']}{'' if weights['official'] else ' UNOFFICIAL'} "
+            f"{meta['preprocess']}")
+
+
+SPEC = MetricSpec(
+    name="fid", columns=(Column("fid", "fid", higher_is_better=False),), inputs="sets",
+    build=lambda settings: FID(settings.inception_weights, settings.value_range, batch_size=settings.fid_batch_size),
+    implementation="eval.metrics.FID (TF inception-2015-12-05, 2048-d pool)",
+    provenance=lambda metric: {"weights": metric.info.as_dict(), "preprocess": PREPROCESS_ID},
+    impl_id=_fid_impl_id)

@@ -21,6 +21,7 @@ import torch
 
 from eval.metrics.images import ValueRange, to_signed
 from eval.metrics.paired import PairedMeanMetric
+from eval.metrics.registry import Column, MetricSpec
 from paint.weights import WeightsError, is_official, load_state_dict, resolve_weights, sha256_of
 
 BACKBONE = "alex"
@@ -115,3 +116,10 @@ class LPIPS(PairedMeanMetric):
 
     def per_image(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         return self.net(to_signed(fake.float(), self.value_range), to_signed(real.float(), self.value_range))
+
+
+SPEC = MetricSpec(
+    name="lpips", columns=(Column("lpips", "lpips", higher_is_better=False),), inputs="pairs",
+    build=lambda settings: LPIPS(settings.alexnet_weights, settings.value_range),
+    implementation="lpips.LPIPS", provenance=lambda metric: metric.info.as_dict(), packages=("lpips",),
+    impl_id=lambda meta: f"lpips: {meta['net']} v{meta['lpips_version']} ({meta['package']})")

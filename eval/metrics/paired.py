@@ -7,6 +7,7 @@ import torch
 from torchmetrics import Metric
 
 from eval.metrics.images import ValueRange, check_pair, check_value_range
+from eval.metrics.registry import NoDataError
 
 
 class PairedMeanMetric(Metric):
@@ -35,7 +36,7 @@ class PairedMeanMetric(Metric):
 
     def compute(self) -> torch.Tensor:
         if int(self.count) == 0:
-            raise ValueError(f"{self.name} has no images; call update(fake, real) first")
+            raise NoDataError(f"{self.name} has no images; call update(fake, real) first")
         self._counts = {"n_images": int(self.count)}
         return self.score_sum / self.count
 

@@ -7,11 +7,14 @@ reference implementation do. torchmetrics' own class also averages reflect-padde
 """
 from __future__ import annotations
 
+import importlib.metadata
+
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from eval.metrics.images import to_unit
 from eval.metrics.paired import PairedMeanMetric
+from eval.metrics.registry import Column, MetricSpec
 
 SIGMA = 1.5
 WINDOW = 11                # int(3.5 * σ + 0.5) * 2 + 1: the Gaussian window torchmetrics and scikit-image use
@@ -42,3 +45,11 @@ class SSIM(PairedMeanMetric):
     def settings() -> dict:
         return {"window": WINDOW, "sigma": SIGMA, "data_range": DATA_RANGE, "border": "valid (excluded)",
                 "channels": "RGB mean"}
+
+
+SPEC = MetricSpec(
+    name="ssim", columns=(Column("ssim", "ssim", higher_is_better=True),), inputs="pairs",
+    build=lambda settings: SSIM(settings.value_range),
+    implementation=f"torchmetrics {importlib.metadata.version('torchmetrics')} SSIM map, valid region",
+    provenance=lambda metric: SSIM.settings(),
+    impl_id=lambda meta: f"ssim: gaussian {meta['window']}/{meta['sigma']} valid region")

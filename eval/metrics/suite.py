@@ -11,28 +11,29 @@ import importlib.metadata
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torchmetrics import Metric
 from torchmetrics.utilities.exceptions import TorchMetricsUserError
 
-from eval.metrics.fid import FID, PREPROCESS_ID, load_real_stats, save_real_stats
+from eval.metrics import builtin as _builtin  # noqa: F401  (registers the shipped metrics)
+from eval.metrics.fid import load_real_stats, save_real_stats
 from eval.metrics.images import ValueRange, check_value_range
-from eval.metrics.lpips_metric import LPIPS
-from eval.metrics.segmentation import LayoutScores
-from eval.metrics.ssim import SSIM
+from eval.metrics.registry import (BuildSettings, MetricSpec, NoDataError, get, image_metric_names,
+                                   metric_names)
 from paint.weights import WeightsError
 
-IMAGE_METRICS = ("fid", "ssim", "lpips")
-METRICS = IMAGE_METRICS + ("layout",)  # "layout": miou, miou_garment, pixel_accuracy
+# The shipped metrics at import time (a metric registered later is still accepted by MetricSuite).
+IMAGE_METRICS = image_metric_names()    # fid, ssim, lpips, l1
+METRICS = metric_names()                # + layout: miou, miou_garment, miou_body, pixel_accuracy, miou_best, diversity
 
 
 @dataclass
 class SuiteResult:
-    """values: metric → float (fid, ssim, lpips, miou, miou_garment, pixel_accuracy); skipped: metric → reason;
-    meta: implementation names and versions, weight files and sha256s, settings and image counts."""
+    """values: value key → float (see eval.metrics.registry: fid, ssim, lpips, l1, miou, …); skipped: metric →
+    reason; meta: implementation names and versions, weight files and sha256s, settings and image counts."""
     values: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -55,7 +56,8 @@ def _is_writer_rank() -> bool:
 class MetricSuite:
     """The requested metrics over one evaluation.
 
-    metrics: any of "fid", "ssim", "lpips", "layout". value_range: (-1, 1) (default) or (0, 1) for images.
+    metrics: registered metric names (eval.metrics.registry; shipped: fid, ssim, lpips, l1, layout).
+    value_range: (-1, 1) (default) or (0, 1) for images.
     inception_weights: FID network file (TorchScript default_1.pt or torch-fidelity's .pth); None = staged file.
     alexnet_weights: alexnet-owt-7be5be79.pth for LPIPS; None = torch hub cache.
     strict: raise WeightsError instead of recording a skipped metric.
@@ -65,46 +67,44 @@ class MetricSuite:
                  inception_weights: str | os.PathLike | None = None,
                  alexnet_weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                  fid_batch_size: int = 16, strict: bool = False):
-        unknown = [name for name in metrics if name not in METRICS]
+        known = metric_names()
+        unknown = [name for name in metrics if name not in known]
         if unknown or not metrics:
-            raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(METRICS)}")
+            raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(known)}")
         self.value_range = check_value_range(value_range)
         self.requested = tuple(dict.fromkeys(metrics))
+        self.specs: dict[str, MetricSpec] = {name: get(name) for name in self.requested}
         self.skipped: dict[str, str] = {}
         self.real_stats_source = "computed from real images"
-        builders: dict[str, Callable[[], Metric]] = {
-            "fid": lambda: FID(inception_weights, self.value_range, batch_size=fid_batch_size),
-            "ssim": lambda: SSIM(self.value_range),
-            "lpips": lambda: LPIPS(alexnet_weights, self.value_range),
-            "layout": LayoutScores,
-        }
+        settings = BuildSettings(self.value_range, inception_weights, alexnet_weights, fid_batch_size)
         self.metrics: dict[str, Metric] = {}
-        for name in self.requested:
+        for name, spec in self.specs.items():
             try:
-                self.metrics[name] = builders[name]().to(device)
+                self.metrics[name] = spec.build(settings).to(device)
             except WeightsError as exc:
                 if strict:
                     raise
                 self.skipped[name] = str(exc)
 
+    def _fed_with(self, inputs: str):
+        return [(name, metric) for name, metric in self.metrics.items() if self.specs[name].inputs == inputs]
+
     # --- feeding ---------------------------------------------------------------------------------------------
     def update(self, fake: torch.Tensor, real: torch.Tensor) -> None:
         """Paired (B, 3, H, W) float images in value_range: generated and ground truth."""
-        for name in IMAGE_METRICS:
-            metric = self.metrics.get(name)
-            if metric is None:
-                continue
-            if name == "fid":
-                metric.update(fake, real=False)
-                if metric.cached_real is None:
-                    metric.update(real, real=True)
-            else:
-                metric.update(fake, real)
+        for _, metric in self._fed_with("sets"):
+            metric.update(fake, real=False)
+            if getattr(metric, "cached_real", None) is None:
+                metric.update(real, real=True)
+        for _, metric in self._fed_with("pairs"):
+            metric.update(fake, real)
 
-    def update_layout(self, pred_labels: torch.Tensor, gt_labels: torch.Tensor) -> None:
-        """(B, H, W) integer label maps: predicted 0..19, ground truth 0..19 or 255 (ignored)."""
-        if "layout" in self.metrics:
-            self.metrics["layout"].update(pred_labels, gt_labels)
+    def update_layout(self, pred_labels: torch.Tensor, gt_labels: torch.Tensor,
+                      samples: torch.Tensor | None = None) -> None:
+        """(B, H, W) integer label maps: predicted 0..19, ground truth 0..19 or 255 (ignored); samples: None or
+        (B, K, H, W) K layouts per unit drawn with K codes (pred is sample 0), scored by the K-sample protocol."""
+        for _, metric in self._fed_with("layouts"):
+            metric.update(pred_labels, gt_labels, samples)
 
     def reset(self) -> None:
         """Clear accumulated images and pixels (cached real FID statistics stay)."""
@@ -143,21 +143,22 @@ class MetricSuite:
 
     # --- results ------------------------------------------------------------------------------------------------
     def compute(self) -> SuiteResult:
-        """All requested metrics as floats, with reasons for those left out and the provenance of each score."""
+        """All requested metrics as floats, with reasons for those left out and the provenance of each score.
+        A metric given no data (on every rank: its compute syncs first) is skipped with NoDataError's reason;
+        any other error propagates."""
         result = SuiteResult(skipped=dict(self.skipped), meta=self._base_meta())
         for name, metric in self.metrics.items():
             try:
-                value = metric.compute()
-            except ValueError as exc:  # no data (on any rank): nothing to score
+                computed = metric.compute()
+            except NoDataError as exc:
                 _unsync_quietly(metric)
                 result.skipped[name] = str(exc)
                 continue
-            if name == "layout":
-                result.values.update({key: value[key] for key in ("miou", "miou_garment", "pixel_accuracy")})
-                result.meta["layout"]["iou_per_class"] = value["iou_per_class"]
-            else:
-                result.values[name] = float(value)
-            result.meta[name].update(metric.counts())
+            values, extra = self.specs[name].values(computed)
+            result.values.update(values)
+            result.meta[name].update(extra)
+            if hasattr(metric, "counts"):
+                result.meta[name].update(metric.counts())
         return result
 
     def _base_meta(self) -> dict[str, Any]:
@@ -166,19 +167,12 @@ class MetricSuite:
                                 "paint-ray": _version("paint-ray")},
             "value_range": list(self.value_range),
         }
+        for name, metric in self.metrics.items():
+            spec = self.specs[name]
+            meta["implementations"].update({package: _version(package) for package in spec.packages})
+            meta[name] = {"implementation": spec.implementation, **spec.provenance(metric)}
         if "fid" in self.metrics:
-            fid = self.metrics["fid"]
-            meta["fid"] = {"implementation": "eval.metrics.FID (TF inception-2015-12-05, 2048-d pool)",
-                           "weights": fid.info.as_dict(), "preprocess": PREPROCESS_ID,
-                           "real_stats": self.real_stats_source}
-        if "ssim" in self.metrics:
-            meta["ssim"] = {"implementation": f"torchmetrics {_version('torchmetrics')} SSIM map, valid region",
-                            **SSIM.settings()}
-        if "lpips" in self.metrics:
-            meta["implementations"]["lpips"] = _version("lpips")
-            meta["lpips"] = {"implementation": "lpips.LPIPS", **self.metrics["lpips"].info.as_dict()}
-        if "layout" in self.metrics:
-            meta["layout"] = {"implementation": "eval.metrics.LayoutScores", **LayoutScores.settings()}
+            meta["fid"]["real_stats"] = self.real_stats_source
         return meta
 
 

@@ -63,6 +63,11 @@ class LGNModel(nn.Module):
         self.generator = build_lgn_generator(cfg, resolution)
         self.encoder = build_lgn_encoder(cfg)
 
+    @property
+    def nz(self) -> int:
+        """Size of the style code z that `sample` takes."""
+        return self.generator.nz
+
     def forward(self, pose: torch.Tensor, layout: torch.Tensor, z_random: torch.Tensor) -> dict[str, torch.Tensor]:
         """pose (B, 18, H, W), one-hot layout (B, 20, H, W), z_random (B, nz) → logits of both branches,
         the posterior (mu, logvar) and the code recovered from the random branch's soft layout."""

@@ -1,0 +1,108 @@
+"""The real-data reference row (eval/reference.py): train-split pictures of other products, one per eval unit,
+against the eval set's real pictures; FID only; refused when the train shards overlap the evaluated ones."""
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from eval.cli import main
+from eval.floors import FloorRequest, floor_data
+from eval.reference import REFERENCE_METHOD, make_reference, real_pictures
+from eval.runner import EvalError
+from paint.data.stream import eval_loader
+from paint.stages.visuals import layout_picture
+from tests.ray_fixtures import tiny_shards  # noqa: F401
+
+LIMIT = 2        # FID runs every picture through Inception-v3 at 299 px: keep the row small
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.timeout(400)
+def test_reference_rows_have_finite_fid_and_no_paired_scores(tiny_shards, tmp_path, capsys):
+    board = tmp_path / "leaderboard.csv"
+    stages = ("lgn", "tsn", "afn", "pipeline")
+    for stage in stages:
+        code = main(["--reference", stage, "--preset", "tiny", "--shards", str(tiny_shards), "--limit", str(LIMIT),
+                     "--leaderboard", str(board), "--no-progress", "--gallery-samples", "1"])
+        assert code == 0, capsys.readouterr().err
+    rows = _rows(board)
+    assert [(r["stage"], r["method"], r["run_id"]) for r in rows] == \
+        [(s, REFERENCE_METHOD, f"reference-{REFERENCE_METHOD}") for s in stages]
+    for row in rows:
+        assert math.isfinite(float(row["fid"])) and float(row["fid"]) > 0
+        assert row["n_real"] == row["n_gen"] == str(LIMIT)
+        assert row["ssim"] == row["lpips"] == row["miou_all"] == ""
+        assert row.get("role", "reference") == "reference" and "other products from the train split" in row["notes"]
+    # AFN and the pipeline compare the same real pictures (pair targets): one real-statistics file serves both.
+    assert len(list((tmp_path / "fid_stats").glob("fid-real-*.npz"))) == 3
+
+
+def test_reference_streams_one_train_unit_per_eval_unit_in_order(tiny_shards):
+    data = floor_data("afn", "tiny")
+    reference = make_reference("afn", FloorRequest(data, str(tiny_shards), "val"))
+    assert reference.identity()["role"] == "reference" and reference.metrics == ("fid",)
+    train = [b for b in eval_loader("pair", data, 0, 1, shards=str(tiny_shards), split="train", batch_size=3)]
+    expected = torch.cat([b["tgt_image"] for b in train])
+    train_products = {key.split("/")[0] for b in train for key in b["key"]}
+    taken = []
+    for batch in eval_loader("pair", data, 0, 1, shards=str(tiny_shards), batch_size=4):   # 4 + 2 pairs
+        assert not {key.split("/")[0] for key in batch["key"]} & train_products            # other products
+        compared = reference.predict(batch)
+        assert torch.equal(compared.real, batch["tgt_image"])
+        taken.append(compared.fake)
+    taken = torch.cat(taken)
+    assert len(taken) == 6 and torch.equal(taken, expected[:6])
+
+
+def test_lgn_reference_pictures_are_colourised_layouts(tiny_shards):
+    data = floor_data("lgn", "tiny")
+    batch = next(iter(eval_loader("view", data, 0, 1, shards=str(tiny_shards))))
+    assert torch.equal(real_pictures("lgn", batch), layout_picture(batch["layout"]) * 2 - 1)
+    assert torch.equal(real_pictures("tsn", batch), batch["image"])
+
+
+def _one_product_train_split(tiny_shards: Path, folder: Path) -> Path:
+    """A shard folder whose train split holds a single product (3 views, 2 pairs) and the same val split."""
+    folder.mkdir()
+    shutil.copy(tiny_shards / "val-000000.tar", folder)
+    with tarfile.open(tiny_shards / "train-000000.tar") as source, \
+            tarfile.open(folder / "train-000000.tar", "w") as target:
+        members = source.getmembers()
+        first = members[0].name.split(".")[0]
+        for member in members:
+            if member.name.split(".")[0] == first:
+                target.addfile(member, source.extractfile(member))
+    return folder
+
+
+def test_reference_refuses_a_train_split_smaller_than_the_eval_set(tiny_shards, tmp_path):
+    folder = _one_product_train_split(tiny_shards, tmp_path / "small")
+    reference = make_reference("tsn", FloorRequest(floor_data("tsn", "tiny"), str(folder), "val"))
+    batches = iter(eval_loader("view", reference.data, 0, 1, shards=str(folder), batch_size=2))
+    reference.predict(next(batches))                       # 2 of the 3 train views
+    with pytest.raises(EvalError, match="fewer view units than the eval set"):
+        reference.predict(next(batches))
+
+
+@pytest.mark.parametrize("case", ["split-all", "train-is-eval"])
+def test_reference_refuses_overlapping_shards_in_one_line(case, tiny_shards, tmp_path, capsys):
+    board = tmp_path / "leaderboard.csv"
+    extra = {"split-all": ["--split", "all"],
+             "train-is-eval": ["--split", "train", "--train-shards", str(tiny_shards)]}[case]
+    code = main(["--reference", "tsn", "--preset", "tiny", "--shards", str(tiny_shards), *extra, "--leaderboard",
+                 str(board), "--no-progress"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "the train shards include evaluated shards" in lines[0]
+    assert not board.exists() and not (tmp_path / "galleries").exists()
+    with pytest.raises(EvalError, match="include evaluated shards"):
+        make_reference("tsn", FloorRequest(floor_data("tsn", "tiny"), str(tiny_shards), None))
