@@ -68,6 +68,8 @@ def comparability(rows: list[dict], sort_by: str = "fid") -> list[dict]:
 
 
 def _show(row: dict, column: str) -> str:
+    if column == "role":
+        return role_of(row)    # a raw row without one: the inferred role, as grouping used it
     if column in METRICS:
         value = metric_value(row, column)
         return "–" if value is None else f"{value:.{_DIGITS.get(column, 4)}f}"

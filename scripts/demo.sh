@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The embedded default, end to end on this machine: synthetic shards → train LGN, TSN, AFN briefly on local Ray
-# (CPU, small preset) → evaluate every stage, its baseline and the pipeline → leaderboard → paint-design from a
-# preset pose and two bundled textures; all under runs/demo/.
+# (CPU, small preset) → evaluate every stage and the pipeline with its reference, floors and untrained rows, and
+# each run's learning curve → grouped leaderboard → paint-design from a preset pose and two bundled textures → the
+# design checks (colour and pattern) on the demo's checkpoints; all under runs/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -17,22 +18,34 @@ for stage in lgn tsn afn; do
   echo "== training $stage (small preset, local Ray, CPU)"
   "$BIN/train_$stage" data.shards="$SHARDS" run.storage_path="$OUT" run.name="$stage" scaling.cpus_per_worker=2
 done
-# Evaluation: each stage, its non-learned floor and the whole pipeline on the first val units, one leaderboard.
+# Evaluation v2 on the first val units, one leaderboard: per stage (and the pipeline) the real-data reference, every
+# non-learned floor, the preset's untrained networks and the trained model; then each run's learning curve.
 BOARD="$OUT/leaderboard.csv"
-EVAL=("$BIN/paint-eval" --shards "$SHARDS" --limit "${DEMO_EVAL_UNITS:-200}" --leaderboard "$BOARD" --no-progress)
+UNITS="${DEMO_EVAL_UNITS:-200}"
+EVAL=("$BIN/paint-eval" --shards "$SHARDS" --limit "$UNITS" --leaderboard "$BOARD" --no-progress)
 rm -f "$BOARD"
-for stage in lgn tsn afn; do
-  echo "== evaluating $stage: the trained checkpoint, then the baseline"
-  "${EVAL[@]}" --stage "$stage" --checkpoint "$OUT/$stage"
-  "${EVAL[@]}" --baseline "$stage"
+for stage in lgn tsn afn pipeline; do
+  echo "== evaluating $stage: reference, floors, untrained, model"
+  "${EVAL[@]}" --reference "$stage"
+  for floor in $("$BIN/paint-eval" --floor "$stage" --method list | awk 'NR > 1 {print $1}'); do
+    "${EVAL[@]}" --floor "$stage" --method "$floor"
+  done
+  "${EVAL[@]}" --untrained "$stage" --preset small
+  if [ "$stage" = pipeline ]; then
+    "${EVAL[@]}" --stage pipeline --checkpoint "$OUT"
+  else
+    "${EVAL[@]}" --stage "$stage" --checkpoint "$OUT/$stage"
+  fi
 done
-echo "== evaluating the pipeline (LGN → TSN → AFN)"
-"${EVAL[@]}" --stage pipeline --checkpoint "$OUT"
-"$BIN/paint-eval" leaderboard --leaderboard "$BOARD" --chart "$OUT/leaderboard.png"
+for stage in lgn tsn afn; do
+  echo "== learning curve of $stage: every checkpoint on the same $UNITS units"
+  "$BIN/paint-eval" curve --run "$OUT/$stage" --shards "$SHARDS" --limit "$UNITS" --leaderboard "$BOARD" --no-progress
+done
+"$BIN/paint-eval" leaderboard --leaderboard "$BOARD" --summary --chart "$OUT/leaderboard.png"
 echo "== designing: a standing pose, a tartan top and a denim bottom → 4 variants × 3 views"
 "$BIN/paint-design" --pose standing --texture top=paint/design/textures/red-tartan.png \
   --texture bottom=paint/design/textures/blue-denim.png --views 3 --variants 4 --checkpoints "$OUT" --out "$OUT/design"
-echo "== checking the designs: a red texture must give redder garments than a blue one in every view"
+echo "== checking the designs: colour and stripe orientation must follow the texture in every view"
 PAINT_DEMO_CHECKPOINTS="$OUT" "$BIN/python" -m pytest -q -p no:cacheprovider tests/test_design_demo.py
 echo
 echo "demo: synthetic products:  $OUT/contact_sheet.png"
@@ -41,5 +54,6 @@ for stage in lgn tsn afn; do
   echo "demo: $stage checkpoints:     $(ls -d "$OUT/$stage"/checkpoint_*/ | tail -n 1)"
 done
 echo "demo: leaderboard:         $BOARD (chart: $OUT/leaderboard.png, galleries: $OUT/galleries/)"
+echo "demo: learning curves:     $OUT/{lgn,tsn,afn}/curve/ (curve.csv, a chart per metric)"
 echo "demo: designs:             $OUT/design/sheet.png (every image, design.json)"
 echo "demo: TensorBoard:         $BIN/tensorboard --logdir $OUT"

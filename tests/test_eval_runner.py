@@ -18,7 +18,8 @@ import pytest
 import torch
 import torchvision
 
-from eval.baselines import pose_keypoints, tile_patch
+from eval.floors.lgn import pose_keypoints
+from eval.floors.tsn import tile_patch
 from eval.cli import main
 from eval.leaderboard import COLUMNS, eval_list_sha
 from eval.metrics.inception import TORCHSCRIPT_SHA256, locate_inception

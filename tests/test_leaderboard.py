@@ -72,8 +72,9 @@ def test_header_mismatch_is_an_error_and_leaves_the_file_untouched(tmp_path):
     with pytest.raises(LeaderboardError, match="not a leaderboard"):
         read_rows(path)
     reordered = tmp_path / "reordered.csv"     # known columns in another order: read, and rewritten in ours
-    reordered.write_text(",".join(reversed(COLUMNS)) + "\n" + ",".join(
-        {"run_id": "r0", "stage": "tsn", "method": "model", "fid": "12.5"}.get(c, "") for c in reversed(COLUMNS)) + "\n")
+    old_cells = {"run_id": "r0", "stage": "tsn", "method": "model", "fid": "12.5"}
+    reordered.write_text(",".join(reversed(COLUMNS)) + "\n"
+                         + ",".join(old_cells.get(c, "") for c in reversed(COLUMNS)) + "\n")
     append_row(reordered, _row("r1"))
     assert reordered.read_text().splitlines()[0] == ",".join(COLUMNS)
     assert [(r["run_id"], r["fid"]) for r in read_rows(reordered)] == [("r0", 12.5), ("r1", None)]
@@ -109,6 +110,11 @@ def test_written_file_parses_with_csv_and_keeps_values_exact(tmp_path):
     assert read_rows(path)[2] == typed[1]
 
 
+def _run_of(line: str) -> str:
+    """run_id of a table line: the cell after "<stage> <role> <method>"."""
+    return re.search(r"(?:lgn|tsn)\s+model\s+model\s+(\S+)", line).group(1)
+
+
 def test_table_sorts_best_first_and_flags_rows_not_comparable(tmp_path):
     rows = [
         _row("mid", fid=20.0, ssim=0.70),
@@ -121,9 +127,9 @@ def test_table_sorts_best_first_and_flags_rows_not_comparable(tmp_path):
     ]
     table = format_table(rows, stage="tsn")
     body = table.split("\n\n")[0].splitlines()[3:]    # after the title, header and rule
-    runs = [re.search(r"model\s+(\S+)", line).group(1) for line in body]
+    runs = [_run_of(line) for line in body]
     assert runs == ["fewer", "best", "other-inception", "mid", "no-lpips", "none"], table
-    flagged = {re.search(r"model\s+(\S+)", line).group(1) for line in body if line.startswith("≠")}
+    flagged = {_run_of(line) for line in body if line.startswith("≠")}
     # the best row (fewer images) is the reference: everything on 50 images differs from it in n_gen
     assert flagged == {"best", "other-inception", "mid", "no-lpips", "none"}
     assert "n_gen (50 vs 10)" in table
@@ -135,13 +141,13 @@ def test_table_sorts_best_first_and_flags_rows_not_comparable(tmp_path):
     assert not flags["other-inception"]["comparable"]
     assert flags["other-inception"]["differs"] == ["fid_weights_sha256 (eeeeeeeeeeee… vs ffffffffffff…)"]
     ssim_table = format_table(fair, stage="tsn", sort_by="ssim")
-    ssim_runs = [re.search(r"model\s+(\S+)", line).group(1) for line in ssim_table.splitlines()[3:] if line]
+    ssim_runs = [_run_of(line) for line in ssim_table.splitlines()[3:] if line]
     assert ssim_runs[:3] == ["none", "mid", "best"]
     # a stage that reports no FID (LGN: mIoU only) is ranked by its first reported metric
     lgn = [_row("lgn-low", stage="lgn", miou_all=0.3), _row("lgn-high", stage="lgn", miou_all=0.6)]
     full = format_table(lgn + fair)
     assert "each best first by lgn miou_all (higher is better); tsn fid" in full.splitlines()[0]
-    full_runs = [re.search(r"model\s+(\S+)", line).group(1) for line in full.split("\n\n")[0].splitlines()[3:]]
+    full_runs = [_run_of(line) for line in full.split("\n\n")[0].splitlines()[3:]]
     assert full_runs[:3] == ["lgn-high", "lgn", "lgn-low"] and full_runs[3] == "best"
     with pytest.raises(LeaderboardError, match="cannot sort by 'psnr'"):
         format_table(rows, sort_by="psnr")

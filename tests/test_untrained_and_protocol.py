@@ -82,7 +82,8 @@ def test_untrained_generator_is_the_one_a_training_run_starts_from(stage, tmp_pa
     before = (torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())
     model = untrained_model(stage, cfg)
     after = (torch.get_rng_state(), random.getstate(), np.random.get_state()[1])
-    assert torch.equal(before[0], after[0]) and before[1] == after[1] and np.array_equal(before[2], after[2])  # ... nor change
+    # ... nor change
+    assert torch.equal(before[0], after[0]) and before[1] == after[1] and np.array_equal(before[2], after[2])
     assert (model.step, model.path, model.run_id, model.weights, model.untrained) == (0, None, "untrained-tiny",
                                                                                        "init", True)
     mine = model.generator.state_dict()

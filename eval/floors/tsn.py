@@ -17,7 +17,7 @@ import torch
 from eval.floors.common import FloorEvaluator
 from paint.data.labels import GARMENT_GROUPS, NUM_CLASSES, one_hot
 from paint.models.blocks import prior_logits
-from paint.models.tsn import REGIONS, composite, patch_colour_prior, stacked_region_masks
+from paint.models.tsn import REGIONS, composite, patch_colour_prior, stacked_region_masks, tile_patch
 from paint.stages.base import to_unit_range
 from paint.stages.visuals import layout_picture, patch_picture
 from paint.validation import Compared
@@ -42,22 +42,6 @@ class ColourCollector:
         colours = torch.where(self.counts[:, None] > 0, self.sums / self.counts.clamp(min=1)[:, None], 0.0)
         colours[NUM_CLASSES] = 0.0      # ignore pixels: mid-grey
         return colours.float()
-
-
-def tile_patch(canvas: torch.Tensor, valid: torch.Tensor, region: torch.Tensor) -> torch.Tensor | None:
-    """Patch canvas (3, P, P) in [-1, 1] with (P, P) bool validity, tiled over the (H, W) bool region from its
-    bounding-box corner → (3, H, W); None when the patch or the region is empty."""
-    if not bool(valid.any()) or not bool(region.any()):
-        return None
-    rows, cols = valid.any(1).nonzero()[:, 0], valid.any(0).nonzero()[:, 0]
-    crop = canvas[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    ok = valid[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    crop = torch.where(ok, crop, crop[:, ok].mean(dim=1)[:, None, None])
-    top, left = region.any(1).nonzero()[0, 0], region.any(0).nonzero()[0, 0]
-    height, width = region.shape
-    ys = (torch.arange(height, device=canvas.device) - top) % crop.shape[1]
-    xs = (torch.arange(width, device=canvas.device) - left) % crop.shape[2]
-    return crop[:, ys][:, :, xs]
 
 
 def patch_mean_regions(layout: torch.Tensor, patches: dict, masks: dict) -> tuple[torch.Tensor, torch.Tensor]:

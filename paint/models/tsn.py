@@ -42,6 +42,8 @@ class TSNNetConfig:
     norm: Literal["instance", "none"] = "instance"  # per-sample only: batch norm would mix regions' passes
     spectral: bool = False           # spectral norm in the generator's decoder
     colour_prior: bool = True        # a region's rendering = residual (before its tanh) over its patch's mean colour
+    texture_prior: bool = True       # ... over mean + gate·(patch tiled over the region − mean), the gate learnt
+    texture_gate_bias: float = -4.0  # pre-sigmoid offset of that gate: ≈ 0.02 at step 0, so training must open it
     ndf: int = 64
     d_layers: int = 3
     d_scales: int = 2
@@ -178,6 +180,7 @@ class TextureGenerator(nn.Module):
             for l in range(cfg.num_downs + 1)
         )
         self.to_rgb = nn.Conv2d(w(0), 3, 3, padding=1)
+        self.texture_gate = nn.Conv2d(w(0), 1, 3, padding=1) if cfg.texture_prior else None
 
     def _canvases(self, patches: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor], batch: int,
                   like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,8 +246,13 @@ class TextureGenerator(nn.Module):
             if level:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
         logits = self.to_rgb(x)  # attention_levels is never empty, so every pass is here
-        if self.cfg.colour_prior:
-            logits = logits + prior_logits(patch_colour_prior(canvas, valid, regions))
+        if self.cfg.colour_prior or self.texture_gate is not None:
+            prior = patch_colour_prior(canvas, valid, regions) if self.cfg.colour_prior else x.new_zeros(
+                x.shape[0], 3, *x.shape[-2:])
+            if self.texture_gate is not None:
+                gate = torch.sigmoid(self.texture_gate(x) + self.cfg.texture_gate_bias)
+                prior = prior + gate * (tiled_patches(canvas, valid, regions) - prior)
+            logits = logits + prior_logits(prior)
         rgb = torch.tanh(logits)
         return rgb.view(count + 1, batch, *rgb.shape[1:])
 
@@ -261,6 +269,35 @@ def patch_colour_prior(canvas: torch.Tensor, valid: torch.Tensor, regions: torch
     means = (canvas * valid).sum((2, 3)) / valid.sum((2, 3)).clamp_min(1)          # (R·B, 3); no patch → 0
     prior = means[:, :, None, None] * regions
     return torch.cat([prior.new_zeros(batch, *prior.shape[1:]), prior])
+
+
+def tile_patch(canvas: torch.Tensor, valid: torch.Tensor, region: torch.Tensor) -> torch.Tensor | None:
+    """Patch canvas (3, P, P) in [-1, 1] with (P, P) bool validity, tiled over the (H, W) bool region from its
+    bounding-box corner (invalid patch pixels: the patch's mean) → (3, H, W), 0 outside the region; None when the
+    patch or the region is empty. The inputs give no position for the patch, so the corner is as good as any."""
+    if not bool(valid.any()) or not bool(region.any()):
+        return None
+    rows, cols = valid.any(1).nonzero()[:, 0], valid.any(0).nonzero()[:, 0]
+    crop = canvas[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    ok = valid[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = torch.where(ok, crop, crop[:, ok].mean(dim=1)[:, None, None])
+    top, left = region.any(1).nonzero()[0, 0], region.any(0).nonzero()[0, 0]
+    ys = (torch.arange(region.shape[0], device=canvas.device) - top) % crop.shape[1]
+    xs = (torch.arange(region.shape[1], device=canvas.device) - left) % crop.shape[2]
+    return crop[:, ys][:, :, xs] * region
+
+
+def tiled_patches(canvas: torch.Tensor, valid: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """`tile_patch` for every stacked canvas (R·B, 3, P, P) + validity (R·B, 1, P, P) and region mask
+    (R·B, 1, H, W), as rendering passes: ((R+1)·B, 3, H, W), pass 0 and passes without a patch all 0. A loop over
+    the R·B canvases: each has its own crop and region box, and R·B is small."""
+    batch = regions.shape[0] // len(REGIONS)
+    tiles = regions.new_zeros(regions.shape[0] + batch, 3, *regions.shape[-2:])
+    for i in range(regions.shape[0]):
+        tile = tile_patch(canvas[i], valid[i, 0] > 0.5, regions[i, 0] > 0.5)
+        if tile is not None:
+            tiles[batch + i] = tile
+    return tiles
 
 
 def composite(renderings: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
