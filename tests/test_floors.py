@@ -16,7 +16,7 @@ from eval.floors import (FLOOR_STAGES, FLOORS, FloorRequest, describe_floors, fl
 from eval.floors.afn import INIT_BLEND, ColourPrior, PriorBlendSource
 from eval.floors.lgn import PoseBinLayout, PoseReferences, fit_pose_bins, pose_keypoints
 from eval.floors.pipeline import CHAINED_TSN
-from eval.floors.tsn import PatchMean
+from eval.floors.tsn import PatchMean, TiledPatch
 from eval.runner import ALL_METRICS, EvalError, EvalOptions
 from eval.specs import make_evaluator
 from paint.data.keypoints import pose_maps
@@ -92,18 +92,23 @@ def test_patch_mean_fills_a_region_with_its_patch_mean_and_leaves_the_rest_at_cl
     assert torch.allclose(white[:, top], torch.full((3, int(top.sum())), PRIOR_LIMIT), atol=1e-6)
 
 
-def test_patch_mean_is_what_tsn_renders_in_garment_regions_with_a_zero_residual():
+@pytest.mark.parametrize("floor_class, gate_bias", [(PatchMean, -50.0), (TiledPatch, 50.0)])
+def test_tsn_floors_are_what_tsn_renders_in_garment_regions_with_a_zero_residual(floor_class, gate_bias):
+    """Texture gate shut: the patch-mean floor (TSN's colour prior); gate open: the tiled-patch floor. At step 0
+    the gate sits at sigmoid(texture_gate_bias = −4) ≈ 0.02, near the patch-mean floor."""
     torch.manual_seed(0)
-    generator = build_tsn_generator(dataclasses.replace(TSNNetConfig.tiny(), init_gain=1e-6)).eval()
+    net = dataclasses.replace(TSNNetConfig.tiny(), init_gain=1e-6, texture_gate_bias=gate_bias)
+    generator = build_tsn_generator(net).eval()
     canvas, mask = torch.rand(3, 8, 8) * 0.6 + 0.1, (torch.rand(1, 8, 8) > 0.3).float()
     batch = _view_batch(canvas, mask, side=32)     # the tiny net halves 4 times
     with torch.no_grad():
         rendered = generator(one_hot(batch["layout"]), {r: batch[f"patch_{r}"] for r in ("top", "bottom")},
                              {r: batch[f"patch_{r}_mask"] for r in ("top", "bottom")})[0]
-    floor = PatchMean(None, _class_colours()).predict(batch).fake[0]
+    floor = floor_class(None, _class_colours()).predict(batch).fake[0]
     top = batch["layout"][0] == TOP
     assert torch.allclose(floor[:, top], rendered[:, top], atol=1e-4)
     assert not torch.allclose(floor[:, top], torch.zeros(3, int(top.sum())), atol=0.05)    # not grey
+    assert (floor[:, top].std(1) > 0.05).all() == (floor_class is TiledPatch)              # the tiles vary
 
 
 # --- AFN colour-prior and prior-blend-source ----------------------------------------------------------------------
