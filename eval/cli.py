@@ -29,7 +29,7 @@ from eval.leaderboard import DEFAULT_PATH, METRICS, LeaderboardError, append_row
 from eval.leaderboard_compare import PAIRED_METRIC, summary_lines, unbeaten
 from eval.leaderboard_table import format_table, write_chart
 from eval.model_eval import DEFAULT_CODES, PROTOCOLS, RECONSTRUCTION, SAMPLED, check_lgn_flags, check_protocol
-from eval.real_stats import CACHE_FOLDER
+from eval.cli_options import check_at_least, fid_cache_folder, parse_metrics
 from eval.runner import (ALL_METRICS, EvalError, EvalOptions, EvalResult, default_gallery_dir, device_text, evaluate,
                          leaderboard_row)
 from eval.specs import make_evaluator
@@ -132,14 +132,8 @@ def _leaderboard_parser() -> argparse.ArgumentParser:
 
 
 def _options(args) -> EvalOptions:
-    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
-    unknown = [m for m in metrics if m not in ALL_METRICS]
-    if unknown or not metrics:
-        raise EvalError(f"--metrics {args.metrics!r}: unknown {unknown}; choose from {','.join(ALL_METRICS)}")
-    for name in ("limit", "batch_size", "loader_workers", "gallery_samples"):
-        value = getattr(args, name)
-        if value is not None and value < (0 if name in ("loader_workers", "gallery_samples") else 1):
-            raise EvalError(f"--{name.replace('_', '-')} must be ≥ {0 if name != 'limit' else 1}, got {value}")
+    metrics = parse_metrics(args.metrics)
+    check_at_least(args, {"limit": 1, "batch_size": 1, "loader_workers": 0, "gallery_samples": 0})
     codes = DEFAULT_CODES if args.codes is None else args.codes
     check_protocol(codes, args.protocol or SAMPLED)
     return EvalOptions(shards=args.shards, split=None if args.split == "all" else args.split, limit=args.limit,
@@ -147,14 +141,8 @@ def _options(args) -> EvalOptions:
                        metrics=metrics, inception_weights=args.inception_weights,
                        alexnet_weights=args.alexnet_weights,
                        gallery_samples=0 if args.no_gallery else args.gallery_samples, skip_bad=args.skip_bad,
-                       fid_cache=_fid_cache(args), codes=codes, protocol=args.protocol or SAMPLED,
+                       fid_cache=fid_cache_folder(args.fid_cache, args.leaderboard), codes=codes, protocol=args.protocol or SAMPLED,
                        progress=not args.no_progress)
-
-
-def _fid_cache(args) -> str | None:
-    if args.fid_cache and args.fid_cache.lower() == "none":
-        return None
-    return str(Path(args.fid_cache or Path(args.leaderboard).parent / CACHE_FOLDER).resolve())
 
 
 def _spec(args, options: EvalOptions) -> dict:

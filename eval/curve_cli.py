@@ -7,14 +7,14 @@ and the same scalars in the run's TensorBoard.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
 from eval.curve import curve
 from eval.leaderboard import DEFAULT_PATH
 from eval.real_stats import CACHE_FOLDER
-from eval.runner import ALL_METRICS, EvalError, EvalOptions
+from eval.cli_options import check_at_least, fid_cache_folder, parse_metrics
+from eval.runner import ALL_METRICS, EvalOptions
 
 PROG = "paint-eval curve"
 
@@ -43,19 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from(args) -> EvalOptions:
-    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
-    unknown = [m for m in metrics if m not in ALL_METRICS]
-    if unknown or not metrics:
-        raise EvalError(f"--metrics {args.metrics!r}: unknown {unknown}; choose from {','.join(ALL_METRICS)}")
-    for name in ("limit", "batch_size"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise EvalError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
-    cache = None if (args.fid_cache or "").lower() == "none" else \
-        str(Path(args.fid_cache or Path(args.leaderboard).parent / CACHE_FOLDER).resolve())
+    metrics = parse_metrics(args.metrics)
+    check_at_least(args, {"limit": 1, "batch_size": 1})
     return EvalOptions(shards=args.shards, split=None if args.split == "all" else args.split, limit=args.limit,
                        batch_size=args.batch_size, seed=args.seed, metrics=metrics,
                        inception_weights=args.inception_weights, alexnet_weights=args.alexnet_weights,
-                       gallery_samples=0, fid_cache=cache, progress=not args.no_progress)
+                       gallery_samples=0, fid_cache=fid_cache_folder(args.fid_cache, args.leaderboard),
+                       progress=not args.no_progress)
 
 
 def run(argv: list[str]) -> str:

@@ -110,13 +110,7 @@ class PipelineEvaluator(Evaluator):
         return Compared(output.float(), batch["tgt_image"].float(), labels, batch["src_layout"])
 
     def pictures(self, batch, compared):
-        keys, labels, design, patches, masks = self._last
-        assert keys == batch["key"], "pictures() follows predict() on the same batch"
-        pictures = {"pose": pose_picture(batch["src_pose"]), "sampled_layout": layout_picture(labels)}
-        pictures.update({f"patch_{r}": patch_picture(patches[r], masks[r]) for r in PATCH_REGIONS})
-        pictures.update(design=to_unit_range(design), target_layout=layout_picture(batch["tgt_layout"]),
-                        output=to_unit_range(compared.fake), target=to_unit_range(compared.real))
-        return pictures
+        return chain_pictures(batch, compared, self._last, "sampled_layout")
 
 
 def make_pipeline(checkpoints: dict[str, str | Path], device: torch.device | str = "cpu",
@@ -125,3 +119,16 @@ def make_pipeline(checkpoints: dict[str, str | Path], device: torch.device | str
     models = load_pipeline(checkpoints, device)
     return PipelineEvaluator(models["lgn"], models["tsn"], models["afn"], configure)
 
+
+
+def chain_pictures(batch, compared, last: tuple, layout_name: str) -> dict:
+    """Gallery pictures of a chain (the pipeline or the chained floors): pose, the chain's layout as `layout_name`,
+    patches, design, target layout, output and target. `last` = (keys, labels, design, patches, masks) that
+    predict() kept for this batch."""
+    keys, labels, design, patches, masks = last
+    assert keys == batch["key"], "pictures() follows predict() on the same batch"
+    pictures = {"pose": pose_picture(batch["src_pose"]), layout_name: layout_picture(labels)}
+    pictures.update({f"patch_{r}": patch_picture(patches[r], masks[r]) for r in PATCH_REGIONS})
+    pictures.update(design=to_unit_range(design), target_layout=layout_picture(batch["tgt_layout"]),
+                    output=to_unit_range(compared.fake), target=to_unit_range(compared.real))
+    return pictures

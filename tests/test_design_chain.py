@@ -29,8 +29,8 @@ from paint.data.units import PATCH_REGIONS
 from paint.design import Designer, design
 from shards.make_design_assets import PRESETS, SEED
 from shards.synth import render_product
-from shards.writer import ShardSetWriter
 from tests.design_colours import redness_gaps
+from tests.fixtures_products import write_shards
 from tests.test_eval_runner import train_tiny
 
 SIZE, COPIES = 32, 8
@@ -61,10 +61,7 @@ def runs(tmp_path_factory) -> Path:
     """A folder holding lgn/ tsn/ afn/ run folders (one checkpoint each), as scripts/demo.sh writes runs/demo."""
     root = tmp_path_factory.mktemp("design")
     person = render_product(SEED, PRESETS["standing"][0], 4, SIZE)
-    with ShardSetWriter(root / "shards", 4) as writer:
-        for copy in range(COPIES):
-            writer.write(recoloured(person, copy))
-        writer.finish({"generator": "recoloured standing preset"})
+    write_shards(root / "shards", [recoloured(person, copy) for copy in range(COPIES)], 4)
     for stage, steps in STEPS.items():
         train_tiny(stage, root / "shards", root / "runs", f"data.batches_per_epoch={steps}", *FAST,
                    *(NO_VGG if stage != "lgn" else []))

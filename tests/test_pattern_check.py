@@ -25,8 +25,8 @@ from paint.data.units import PATCH_REGIONS
 from paint.design import Designer
 from shards.make_design_assets import PRESETS, SEED
 from shards.synth import render_product
-from shards.writer import ShardSetWriter
 from tests.design_patterns import MARGIN, pattern_gaps, untrained_checkpoint
+from tests.fixtures_products import write_shards
 from tests.test_eval_runner import train_tiny
 
 SIZE, COPIES, PERIODS = 32, 16, (4, 6)
@@ -60,10 +60,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     """{"trained": lgn/ tsn/ afn/ trained here, "untrained": the same LGN with TSN and AFN at step 0}."""
     root = tmp_path_factory.mktemp("patterns")
     person = render_product(SEED, PRESETS["standing"][0], 4, SIZE)
-    with ShardSetWriter(root / "shards", 4) as writer:
-        for copy in range(COPIES):
-            writer.write(striped(person, copy))
-        writer.finish({"generator": "striped standing preset"})
+    write_shards(root / "shards", [striped(person, copy) for copy in range(COPIES)], 4)
     for stage, steps in STEPS.items():
         train_tiny(stage, root / "shards", root / "trained", f"data.batches_per_epoch={steps}", *OVERRIDES[stage])
     shutil.copytree(root / "trained" / "lgn", root / "untrained" / "lgn")

@@ -20,10 +20,8 @@ from eval.floors.afn import colour_prior
 from eval.floors.common import FloorEvaluator
 from eval.floors.lgn import NearestPoseLayout
 from eval.floors.tsn import PatchMean, TiledPatch
-from eval.pipeline import PipelineEvaluator
+from eval.pipeline import PipelineEvaluator, chain_pictures
 from paint.data.units import PATCH_REGIONS
-from paint.stages.base import to_unit_range
-from paint.stages.visuals import layout_picture, patch_picture, pose_picture
 from paint.validation import Compared
 
 CHAINED_TSN = "patch-mean"
@@ -55,10 +53,4 @@ class ChainedFloors(FloorEvaluator):
         return Compared(output.float(), batch["tgt_image"].float(), labels, batch["src_layout"])
 
     def pictures(self, batch, compared):
-        keys, labels, design, patches, masks = self._last
-        assert keys == batch["key"], "pictures() follows predict() on the same batch"
-        pictures = {"pose": pose_picture(batch["src_pose"]), "floor_layout": layout_picture(labels)}
-        pictures.update({f"patch_{r}": patch_picture(patches[r], masks[r]) for r in PATCH_REGIONS})
-        pictures.update(design=to_unit_range(design), target_layout=layout_picture(batch["tgt_layout"]),
-                        output=to_unit_range(compared.fake), target=to_unit_range(compared.real))
-        return pictures
+        return chain_pictures(batch, compared, self._last, "floor_layout")
