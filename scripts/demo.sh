@@ -27,7 +27,7 @@ rm -f "$BOARD"
 for stage in lgn tsn afn pipeline; do
   echo "== evaluating $stage: reference, floors, untrained, model"
   "${EVAL[@]}" --reference "$stage"
-  for floor in $("$BIN/paint-eval" --floor "$stage" --method list | awk 'NR > 1 {print $1}'); do
+  for floor in $("$BIN/paint-eval" --floor "$stage" --method list | awk 'NR > 1 {sub(/:$/, "", $1); print $1}'); do
     "${EVAL[@]}" --floor "$stage" --method "$floor"
   done
   "${EVAL[@]}" --untrained "$stage" --preset small
