@@ -157,8 +157,10 @@ def test_prior_blend_source_is_half_source_half_clamped_prior():
 
 
 def test_prior_blend_source_is_the_afn_output_of_a_generator_initialised_with_gain_to_zero():
+    """With its texture gate shut; at step 0 the gate is sigmoid(−4) ≈ 0.02 (model.texture_gate_bias)."""
     torch.manual_seed(0)
-    generator = build_afn_generator(dataclasses.replace(AFNNetConfig.tiny(), init_gain=1e-6)).eval()
+    net = dataclasses.replace(AFNNetConfig.tiny(), init_gain=1e-6, texture_gate_bias=-50.0)
+    generator = build_afn_generator(net).eval()
     batch = _pair_batch()
     batch["src_image"] = batch["src_image"] + 0.05 * torch.randn_like(batch["src_image"])   # texture to warp
     with torch.no_grad():

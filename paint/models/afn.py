@@ -23,9 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from paint.data.keypoints import NUM_KEYPOINTS
-from paint.data.labels import AFN_BACKGROUND_GROUP, NUM_AFN_GROUPS
+from paint.data.labels import AFN_BACKGROUND_GROUP, AFN_GROUPS, GARMENT_CLASSES, NUM_AFN_GROUPS
 from paint.models.blocks import (ConditionalDiscriminator, ConvBlock, Init, Norm, ResBlock, check_divisible,
-                                 init_weights, prior_logits)
+                                 init_weights, prior_logits, tile_patch)
+
+
+# AFN groups made of garments (upper-clothes and coat; dress, pants and skirt): the ones the texture prior tiles.
+AFN_GARMENT_GROUPS = tuple(i for i, classes in enumerate(AFN_GROUPS) if set(classes) <= set(GARMENT_CLASSES))
 
 
 @dataclass
@@ -44,6 +48,8 @@ class AFNNetConfig:
     warp_padding: Literal["zeros", "border"] = "zeros"  # what warping samples outside the source
     pixel_blend: bool = True         # output = mask · warped source pixels + (1 − mask) · decoded image
     colour_prior: bool = True        # decoded image = residual over each group's mean source colour (target layout)
+    texture_prior: bool = True       # ... over mean + gate·(the source garment tiled over the target's − mean)
+    texture_gate_bias: float = -4.0  # pre-sigmoid offset of that gate: ≈ 0.02 at step 0, so training must open it
     ndf: int = 64
     d_layers: int = 3
     d_scales: int = 1
@@ -154,6 +160,7 @@ class FlowGenerator(nn.Module):
             *[ResBlock(w(k), cfg.norm, padding_mode=pad) for _ in range(cfg.res_blocks)]) for k in levels})
         self.to_rgb = nn.Conv2d(w(0), 3, 3, padding=1, padding_mode=pad)
         self.to_blend = nn.Conv2d(w(0), 1, 3, padding=1, padding_mode=pad) if cfg.pixel_blend else None
+        self.texture_gate = nn.Conv2d(w(0), 1, 3, padding=1, padding_mode=pad) if cfg.texture_prior else None
 
     def forward(self, source_image: torch.Tensor, source_layout: torch.Tensor, target_layout: torch.Tensor,
                 target_pose: torch.Tensor | None = None) -> AFNOutput:
@@ -184,8 +191,12 @@ class FlowGenerator(nn.Module):
                 visibility.append(vis)
             x = self.refine[str(k)](x)
         logits = self.to_rgb(x)
-        if cfg.colour_prior:
-            prior = region_colours(source_image, source_layout, target_layout)
+        if cfg.colour_prior or self.texture_gate is not None:
+            prior = region_colours(source_image, source_layout, target_layout) if cfg.colour_prior \
+                else torch.zeros_like(source_image)
+            if self.texture_gate is not None:
+                gate = torch.sigmoid(self.texture_gate(x) + cfg.texture_gate_bias)
+                prior = prior + gate * (garment_textures(source_image, source_layout, target_layout, prior) - prior)
             logits = logits + prior_logits(prior)
         image = torch.tanh(logits)
         finest = cfg.flow_levels[-1]
@@ -210,6 +221,22 @@ def region_colours(image: torch.Tensor, source_groups: torch.Tensor, target_grou
     person_mean = (image * person).sum((2, 3)) / person.sum((2, 3)).clamp(min=1)       # (B, 3)
     means = torch.where(area.unsqueeze(-1) > 0, sums / area.clamp(min=1).unsqueeze(-1), person_mean.unsqueeze(1))
     return torch.einsum("bgc,bghw->bchw", means, target_groups)
+
+
+def garment_textures(image: torch.Tensor, source_groups: torch.Tensor, target_groups: torch.Tensor,
+                     fill: torch.Tensor) -> torch.Tensor:
+    """Each garment group's source pixels (its bounding box; other pixels in it: their mean) tiled over that
+    group's target region from its corner; `fill` (B, 3, H, W) wherever a garment group is absent from either
+    layout and outside the garments. A loop over B × garment groups: each has its own boxes, and both are small.
+    Why: the colour prior alone is flat, so other views lost the garment's pattern (stripes came out flat)."""
+    out = fill.clone()
+    for b in range(image.shape[0]):
+        for group in AFN_GARMENT_GROUPS:
+            target = target_groups[b, group] > 0.5
+            tiled = tile_patch(image[b], source_groups[b, group] > 0.5, target)
+            if tiled is not None:
+                out[b] = torch.where(target, tiled, out[b])
+    return out
 
 
 def _up(x: torch.Tensor) -> torch.Tensor:

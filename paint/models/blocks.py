@@ -289,3 +289,19 @@ def prior_logits(colours: torch.Tensor) -> torch.Tensor:
     """Colours in [-1, 1] → the pre-tanh values a tanh maps back to them (within ±PRIOR_LIMIT): what a generator
     adds to its last conv's output so that it renders a residual over a colour prior."""
     return torch.atanh(colours.clamp(-PRIOR_LIMIT, PRIOR_LIMIT))
+
+
+def tile_patch(canvas: torch.Tensor, valid: torch.Tensor, region: torch.Tensor) -> torch.Tensor | None:
+    """Patch canvas (3, P, P) in [-1, 1] with (P, P) bool validity, tiled over the (H, W) bool region from its
+    bounding-box corner (invalid patch pixels: the patch's mean) → (3, H, W), 0 outside the region; None when the
+    patch or the region is empty. The inputs give no position for the patch, so the corner is as good as any."""
+    if not bool(valid.any()) or not bool(region.any()):
+        return None
+    rows, cols = valid.any(1).nonzero()[:, 0], valid.any(0).nonzero()[:, 0]
+    crop = canvas[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    ok = valid[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = torch.where(ok, crop, crop[:, ok].mean(dim=1)[:, None, None])
+    top, left = region.any(1).nonzero()[0, 0], region.any(0).nonzero()[0, 0]
+    ys = (torch.arange(region.shape[0], device=canvas.device) - top) % crop.shape[1]
+    xs = (torch.arange(region.shape[1], device=canvas.device) - left) % crop.shape[2]
+    return crop[:, ys][:, :, xs] * region

@@ -24,7 +24,7 @@ from torch import nn
 from paint.data.labels import GARMENT_GROUPS, NUM_CLASSES
 from paint.models.blocks import (ConditionalDiscriminator, ConvBlock, Init, Norm, PartialConv2d, SPADEResBlock,
                                  check_divisible, init_weights, masked_attention, masked_instance_norm,
-                                 prior_logits)
+                                 prior_logits, tile_patch)
 
 REGIONS: tuple[str, ...] = tuple(GARMENT_GROUPS)  # ('top', 'bottom'): rendering passes 1..R, pass 0 = none
 
@@ -269,22 +269,6 @@ def patch_colour_prior(canvas: torch.Tensor, valid: torch.Tensor, regions: torch
     means = (canvas * valid).sum((2, 3)) / valid.sum((2, 3)).clamp_min(1)          # (R·B, 3); no patch → 0
     prior = means[:, :, None, None] * regions
     return torch.cat([prior.new_zeros(batch, *prior.shape[1:]), prior])
-
-
-def tile_patch(canvas: torch.Tensor, valid: torch.Tensor, region: torch.Tensor) -> torch.Tensor | None:
-    """Patch canvas (3, P, P) in [-1, 1] with (P, P) bool validity, tiled over the (H, W) bool region from its
-    bounding-box corner (invalid patch pixels: the patch's mean) → (3, H, W), 0 outside the region; None when the
-    patch or the region is empty. The inputs give no position for the patch, so the corner is as good as any."""
-    if not bool(valid.any()) or not bool(region.any()):
-        return None
-    rows, cols = valid.any(1).nonzero()[:, 0], valid.any(0).nonzero()[:, 0]
-    crop = canvas[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    ok = valid[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    crop = torch.where(ok, crop, crop[:, ok].mean(dim=1)[:, None, None])
-    top, left = region.any(1).nonzero()[0, 0], region.any(0).nonzero()[0, 0]
-    ys = (torch.arange(region.shape[0], device=canvas.device) - top) % crop.shape[1]
-    xs = (torch.arange(region.shape[1], device=canvas.device) - left) % crop.shape[2]
-    return crop[:, ys][:, :, xs] * region
 
 
 def tiled_patches(canvas: torch.Tensor, valid: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
