@@ -4,7 +4,8 @@ texture's orientation (|gap| < MARGIN in every view), and the same networks trai
 
 Colour alone cannot tell them apart (tests/test_colour_priors.py: the priors give it for free); the stripes can:
 both textures have the same two colours in equal shares, so the same mean and the same colour prior, and at step
-0 TSN's texture gate is nearly shut (model.texture_gate_bias), so its garments are the patch's flat mean colour.
+0 the texture gates of TSN and AFN are nearly shut (model.texture_gate_bias), so garments come out in the
+patch's (the source garment's) flat mean colour.
 
 Data, so that a few CPU minutes are enough: copies of the "standing" preset's person (shards.synth, 4 views) whose
 top and bottom carry stripes in image space — vertical or horizontal at random, two random colours, period 4 or 6

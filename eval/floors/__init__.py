@@ -96,7 +96,8 @@ FLOORS: dict[str, tuple[Floor, ...]] = {
               False, lambda request: CopySource(request.data)),
         Floor("afn", "colour-prior", "each body group's mean source colour painted into the target layout (AFN's "
               "colour prior)", FLOOR_IMAGE_METRICS, False, False, lambda request: ColourPrior(request.data)),
-        Floor("afn", "prior-blend-source", "AFN's output at init: 0.5 source + 0.5 colour prior, zero flow",
+        Floor("afn", "prior-blend-source", "AFN's output at init (texture gate shut): 0.5 source + 0.5 "
+              "colour prior, zero flow",
               FLOOR_IMAGE_METRICS, False, False, lambda request: PriorBlendSource(request.data)),
     ),
     "pipeline": (
