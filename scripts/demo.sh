@@ -41,7 +41,8 @@ for stage in lgn tsn afn; do
   echo "== learning curve of $stage: every checkpoint on the same $UNITS units"
   "$BIN/paint-eval" curve --run "$OUT/$stage" --shards "$SHARDS" --limit "$UNITS" --leaderboard "$BOARD" --no-progress
 done
-"$BIN/paint-eval" leaderboard --leaderboard "$BOARD" --summary --chart "$OUT/leaderboard.png"
+"$BIN/paint-eval" leaderboard --leaderboard "$BOARD" --chart "$OUT/leaderboard.png"   # grouped per stage
+"$BIN/paint-eval" leaderboard --leaderboard "$BOARD" --summary     # a line per stage: the floors its model beats
 echo "== designing: a standing pose, a tartan top and a denim bottom → 4 variants × 3 views"
 "$BIN/paint-design" --pose standing --texture top=paint/design/textures/red-tartan.png \
   --texture bottom=paint/design/textures/blue-denim.png --views 3 --variants 4 --checkpoints "$OUT" --out "$OUT/design"
