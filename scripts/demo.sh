@@ -16,7 +16,9 @@ fi
 "$BIN/paint-shards" show "$SHARDS" --out "$OUT/contact_sheet.png" --products 6
 for stage in lgn tsn afn; do
   echo "== training $stage (small preset, local Ray, CPU)"
-  "$BIN/train_$stage" data.shards="$SHARDS" run.storage_path="$OUT" run.name="$stage" scaling.cpus_per_worker=2
+  # every epoch's checkpoint is kept (run.num_to_keep) so that the learning curves below have a point per epoch
+  "$BIN/train_$stage" data.shards="$SHARDS" run.storage_path="$OUT" run.name="$stage" scaling.cpus_per_worker=2 \
+    run.num_to_keep=8
 done
 # Evaluation v2 on the first val units, one leaderboard: per stage (and the pipeline) the real-data reference, every
 # non-learned floor, the preset's untrained networks and the trained model; then each run's learning curve.
