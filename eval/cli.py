@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from eval.cli_options import check_at_least, fid_cache_folder, parse_metrics
 from eval.floors import FLOOR_STAGES, FloorSettings, describe_floors
 from eval.gallery import GalleryError, write_gallery
 from eval.metrics.fid import RealStatsError
@@ -29,7 +30,6 @@ from eval.leaderboard import DEFAULT_PATH, METRICS, LeaderboardError, append_row
 from eval.leaderboard_compare import PAIRED_METRIC, summary_lines, unbeaten
 from eval.leaderboard_table import format_table, write_chart
 from eval.model_eval import DEFAULT_CODES, PROTOCOLS, RECONSTRUCTION, SAMPLED, check_lgn_flags, check_protocol
-from eval.cli_options import check_at_least, fid_cache_folder, parse_metrics
 from eval.runner import (ALL_METRICS, EvalError, EvalOptions, EvalResult, default_gallery_dir, device_text, evaluate,
                          leaderboard_row)
 from eval.specs import make_evaluator
@@ -141,7 +141,8 @@ def _options(args) -> EvalOptions:
                        metrics=metrics, inception_weights=args.inception_weights,
                        alexnet_weights=args.alexnet_weights,
                        gallery_samples=0 if args.no_gallery else args.gallery_samples, skip_bad=args.skip_bad,
-                       fid_cache=fid_cache_folder(args.fid_cache, args.leaderboard), codes=codes, protocol=args.protocol or SAMPLED,
+                       fid_cache=fid_cache_folder(args.fid_cache, args.leaderboard), codes=codes,
+                       protocol=args.protocol or SAMPLED,
                        progress=not args.no_progress)
 
 

@@ -10,10 +10,10 @@ import argparse
 
 import torch
 
+from eval.cli_options import check_at_least, fid_cache_folder, parse_metrics
 from eval.curve import curve
 from eval.leaderboard import DEFAULT_PATH
 from eval.real_stats import CACHE_FOLDER
-from eval.cli_options import check_at_least, fid_cache_folder, parse_metrics
 from eval.runner import ALL_METRICS, EvalOptions
 
 PROG = "paint-eval curve"

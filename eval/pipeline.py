@@ -120,7 +120,6 @@ def make_pipeline(checkpoints: dict[str, str | Path], device: torch.device | str
     return PipelineEvaluator(models["lgn"], models["tsn"], models["afn"], configure)
 
 
-
 def chain_pictures(batch, compared, last: tuple, layout_name: str) -> dict:
     """Gallery pictures of a chain (the pipeline or the chained floors): pose, the chain's layout as `layout_name`,
     patches, design, target layout, output and target. `last` = (keys, labels, design, patches, masks) that

@@ -26,10 +26,13 @@ BOARD="$OUT/leaderboard.csv"
 UNITS="${DEMO_EVAL_UNITS:-200}"
 EVAL=("$BIN/paint-eval" --shards "$SHARDS" --limit "$UNITS" --leaderboard "$BOARD" --no-progress)
 rm -f "$BOARD"
+floors_of() {   # the stage's floor names, from the floor registry
+  "$BIN/python" -c "import sys; from eval.floors import floors; print(*(f.name for f in floors(sys.argv[1])))" "$1"
+}
 for stage in lgn tsn afn pipeline; do
   echo "== evaluating $stage: reference, floors, untrained, model"
   "${EVAL[@]}" --reference "$stage"
-  for floor in $("$BIN/paint-eval" --floor "$stage" --method list | awk 'NR > 1 {sub(/:$/, "", $1); print $1}'); do
+  for floor in $(floors_of "$stage"); do
     "${EVAL[@]}" --floor "$stage" --method "$floor"
   done
   "${EVAL[@]}" --untrained "$stage" --preset small

@@ -51,7 +51,7 @@ def stripe_tile(orientation: str, period: int = PERIOD, colours=COLOURS) -> np.n
 
 
 def interior(mask: np.ndarray, erode: int = ERODE) -> np.ndarray:
-    """(H, W) bool → the pixels whose (2·erode + 1)² neighbourhood lies inside the mask (the image border is out)."""
+    """(H, W) bool → the pixels whose (2·erode + 1)² neighbourhood lies inside the mask (image border: out)."""
     inside = mask.copy()
     padded = np.pad(mask, erode, constant_values=False)
     height, width = mask.shape
