@@ -2,7 +2,7 @@
 VENV := .venv/bin
 DEMO := runs/demo
 
-.PHONY: setup demo test bench clean-demo
+.PHONY: setup demo test bench quality clean-demo
 
 setup:
 	@bash scripts/setup_venv.sh
@@ -14,7 +14,10 @@ test: setup
 	$(VENV)/python -m pytest -q tests
 
 bench: setup
-	@for b in bench/*.py; do echo "== $$b"; $(VENV)/python $$b || exit 1; done
+	@for b in bench/*.py; do [ $$b = bench/quality_bench.py ] && continue; echo "== $$b"; $(VENV)/python $$b || exit 1; done
+
+quality: setup   # the synthetic quality benchmark at the demo budget (long: .venv/bin/python bench/quality_bench.py --budget long)
+	$(VENV)/python bench/quality_bench.py --budget demo
 
 clean-demo:
 	rm -rf $(DEMO) shards/data/synth

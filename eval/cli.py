@@ -7,6 +7,7 @@
     paint-eval --reference tsn --shards shards/data/synth     # real train views vs real eval views: FID only
     paint-eval --untrained lgn --preset small --shards …      # the preset's step-0 networks (--codes K, --protocol)
     paint-eval leaderboard --stage tsn --sort-by ssim --chart eval/leaderboard.png
+    paint-eval batch rows.txt      # one paint-eval argument list per line, all in one process (eval/batch_cli.py)
 
 Bad requests (missing checkpoint, a checkpoint of another stage, no shards) are refused before any work with one
 line `paint-eval: error: …` and exit 2; no row is written. A metric that cannot run (e.g. LPIPS without its
@@ -286,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["leaderboard"]:
         return _leaderboard(argv[1:])
+    if argv[:1] == ["batch"]:
+        from eval.batch_cli import run as run_batch
+        from eval.curve_cli import build_parser as curve_parser
+        return run_batch(argv[1:], main, {"curve": curve_parser, "leaderboard": _leaderboard_parser,
+                                          None: _eval_parser})
     if argv[:1] == ["curve"]:
         from eval.curve_cli import run as run_curve
         try:

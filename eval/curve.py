@@ -20,8 +20,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval.leaderboard import read_rows
-from eval.runner import COLUMN_OF, EvalError, EvalOptions, EvalResult, evaluate
+from eval.leaderboard import cell_text, infer_role, metric_value, read_rows
+from eval.runner import COLUMN_OF, EvalError, EvalOptions, EvalResult, evaluate, leaderboard_row
 from eval.specs import make_evaluator
 from paint.checkpoint import STATE_FILE, load_checkpoint
 from paint.inference import CHECKPOINT_PREFIX
@@ -29,6 +29,9 @@ from paint.io import write_bytes_atomic
 
 LINE_ROLES = ("reference", "floor", "untrained")
 SAME_UNITS = ("dataset", "split", "eval_list_sha", "resolution")
+# a model row of the leaderboard stands for a checkpoint's point when all of these agree with a point scored now
+SAME_SCORING = (*SAME_UNITS, "n_gen", "seed", "metric_impl", "fid_weights_sha256", "lpips_weights_sha256",
+                "git_commit")
 _STYLE = {"reference": ("tab:green", ":"), "floor": ("tab:red", "--"), "untrained": ("tab:grey", "-.")}
 
 
@@ -103,6 +106,15 @@ def matching_lines(leaderboard: str | Path | None, stage: str, units: dict) -> l
     return sorted(latest.values(), key=lambda row: (LINE_ROLES.index(row["role"]), row["method"]))
 
 
+def model_rows(leaderboard: str | Path | None, stage: str) -> dict[str, dict]:
+    """The latest model row of `stage` per checkpoint path in `leaderboard` (none when the file is missing)."""
+    if leaderboard is None or not Path(leaderboard).is_file():
+        return {}
+    return {cell_text(row, "checkpoint_path"): row for row in read_rows(leaderboard)
+            if row.get("stage") == stage and (row.get("role") or infer_role(cell_text(row, "method"))) == "model"
+            and cell_text(row, "checkpoint_path")}
+
+
 def curve(run: str | Path, options: EvalOptions, device="cpu", leaderboard: str | Path | None = None,
           out: str | Path | None = None, tensorboard: bool = True, progress=print) -> Curve:
     """Score every checkpoint of `run` on `options`' units; write the CSV, charts and TensorBoard scalars.
@@ -110,7 +122,17 @@ def curve(run: str | Path, options: EvalOptions, device="cpu", leaderboard: str 
     checkpoints = run_checkpoints(run)
     stage = checkpoints[0][2]
     result = Curve(stage, Path(run))
+    scored_rows = model_rows(leaderboard, stage)
+    scoring: dict | None = None        # the SAME_SCORING values of the points scored here
     for step, folder, _ in checkpoints:
+        row = scored_rows.get(str(folder.resolve()))
+        if scoring is not None and row is not None and all(cell_text(row, key) == scoring[key]
+                                                            for key in SAME_SCORING):
+            values = {column: metric_value(row, column) for column in COLUMN_OF.values()
+                      if metric_value(row, column) is not None}
+            result.points.append(CurvePoint(step, str(folder), values))
+            progress(f"curve {stage} step {step}: the leaderboard's row for this checkpoint, same scoring")
+            continue
         spec = {"kind": "model", "stage": stage, "checkpoint": str(folder.resolve())}
         scored = evaluate(make_evaluator(spec, options, device), options, device=device)
         units = _units(scored, options)
@@ -118,6 +140,9 @@ def curve(run: str | Path, options: EvalOptions, device="cpu", leaderboard: str 
             raise EvalError(f"{folder.name} was scored on other units than the run's first checkpoint "
                             f"({units} vs {result.units}); its checkpoints differ in data settings")
         result.units, result.n_units = units, scored.n_units
+        if scoring is None:
+            scored_row, _ = leaderboard_row(scored, options, str(device))
+            scoring = {key: cell_text(scored_row, key) for key in SAME_SCORING}
         result.points.append(CurvePoint(step, str(folder), _values(scored)))
         progress(f"curve {stage} step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.points[-1].values.items()))
     result.lines = matching_lines(leaderboard, stage, result.units)

@@ -74,3 +74,24 @@ def test_a_folder_without_checkpoints_is_one_line(tiny_shards, tmp_path, capsys)
     assert main(["curve", "--run", str(tmp_path), "--shards", str(tiny_shards)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds no checkpoint_*" in err[0]
+
+
+def test_a_checkpoint_already_on_the_leaderboard_with_the_same_scoring_is_read_not_rescored(tsn_run, tiny_shards,
+                                                                                          tmp_path, capsys):  # noqa: F811
+    board = tmp_path / "board.csv"
+    common = ["--shards", str(tiny_shards), "--limit", str(LIMIT), "--leaderboard", str(board),
+              "--metrics", "ssim", "--fid-cache", "none", "--no-progress"]
+    assert main(["--stage", "tsn", "--checkpoint", str(tsn_run), *common, "--no-gallery"]) == 0  # the latest
+    rows = _rows(board)
+    rows[0]["ssim"] = "0.123456"          # a value no rescoring would give: the point must come from the row
+    with open(board, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["curve", "--run", str(tsn_run), *common, "--out", str(tmp_path / "same")]) == 0
+    assert "the leaderboard's row for this checkpoint" in capsys.readouterr().out
+    points = _rows(tmp_path / "same" / "curve.csv")
+    assert [p["ssim"] for p in points][-1] == "0.123456" and float(points[0]["ssim"]) != 0.123456
+    # scored another way (another seed): the row does not stand for the point
+    assert main(["curve", "--run", str(tsn_run), *common, "--seed", "7", "--out", str(tmp_path / "other")]) == 0
+    assert all(float(p["ssim"]) != 0.123456 for p in _rows(tmp_path / "other" / "curve.csv"))

@@ -18,6 +18,7 @@ from torch import nn
 from paint.data.keypoints import NUM_KEYPOINTS
 from paint.data.labels import NUM_CLASSES
 from paint.models.blocks import (ConditionalDiscriminator, Init, Norm, check_divisible, init_weights, make_norm)
+from paint.models.pose_limbs import NUM_LIMBS, limb_maps
 
 # The three parts whose shape the code describes (LGN's parts in the original), each three classes.
 LGN_PARTS: dict[str, tuple[int, int, int]] = {"top": (5, 6, 7), "bottom": (8, 9, 12), "head": (1, 2, 13)}
@@ -46,6 +47,8 @@ class LGNNetConfig:
     d_spectral: bool = False
     init: Init = "xavier"
     init_gain: float = 0.02
+    limb_width: float = 0.0          # > 0: the generator also reads limb sticks this wide (px at 256, scaled with
+    # the input's size; paint/models/pose_limbs.py); 0 = joint discs only, as the original
 
     @property
     def nz(self) -> int:
@@ -130,17 +133,19 @@ class LayoutGenerator(nn.Module):
         widths = [cfg.ngf * min(2 ** i, cfg.max_mult) for i in range(self.levels)]
         level = None
         for i in reversed(range(self.levels)):
-            outer = NUM_KEYPOINTS if i == 0 else widths[i - 1]
+            outer = NUM_KEYPOINTS + (NUM_LIMBS if cfg.limb_width > 0 else 0) if i == 0 else widths[i - 1]
             out = NUM_CLASSES if i == 0 else widths[i - 1]
             level = _UNetLevel(outer, widths[i], out, self.nz, cfg, level,
                                outermost=i == 0, innermost=i == self.levels - 1)
-        self.net = level
+        self.net, self.limb_width = level, cfg.limb_width
 
     def forward(self, pose: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         for side in pose.shape[-2:]:
             check_divisible(side, 2 ** self.levels, "LGN generator")
         if z.shape != (pose.shape[0], self.nz):
             raise ValueError(f"LGN generator: code must be ({pose.shape[0]}, {self.nz}), got {tuple(z.shape)}")
+        if self.limb_width > 0:
+            pose = torch.cat([pose, limb_maps(pose, self.limb_width * min(pose.shape[-2:]) / 256)], dim=1)
         return self.net(pose, z)
 
     def sample_code(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:

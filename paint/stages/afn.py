@@ -46,7 +46,8 @@ def preset(name: str) -> AFNConfig:
         net = dataclasses.replace(AFNNetConfig.tiny(), dim=16, num_downs=4, ndf=16)
         return AFNConfig(preset=name, model=net, data=DataConfig(resolution=128, batch_size=4, batches_per_epoch=50),
                          loss=AFNLossConfig(vgg_backbone="random", flow_smooth=0.01),
-                         train=TrainConfig(epochs=4, grid_every=100))   # 200 steps: 100 left other views dark
+                         # high lr: in the demo's 200 steps the texture gate must open in the side view too
+                         optim=OptimConfig(lr_g=1e-3), train=TrainConfig(epochs=4, grid_every=100))
     if name == "tiny":
         return AFNConfig(preset=name, model=AFNNetConfig.tiny(),
                          loss=AFNLossConfig(vgg_backbone="random", flow_smooth=0.01),

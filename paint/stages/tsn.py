@@ -44,7 +44,8 @@ def preset(name: str) -> TSNConfig:
                                   attn_dim=32, spade_hidden=32, ndf=16)
         return TSNConfig(preset=name, model=net, loss=TSNLossConfig(vgg_backbone="random"),
                          data=DataConfig(resolution=128, batch_size=4, batches_per_epoch=50),
-                         optim=OptimConfig(lr_g=5e-4, d_to_g_lr=2.0), train=TrainConfig(epochs=3, grid_every=50))
+                         optim=OptimConfig(lr_g=1e-3, d_to_g_lr=2.0),   # high: the demo trains only 150 steps
+                         train=TrainConfig(epochs=3, grid_every=50))
     if name == "tiny":  # tests: 64 px
         return TSNConfig(preset=name, model=TSNNetConfig.tiny(), loss=TSNLossConfig(vgg_backbone="random"),
                          data=DataConfig(resolution=64, batch_size=2, batches_per_epoch=4, loader_workers=0),
