@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:   # also runs from a tree that is not pip-installe
 
 from eval.floors import FLOOR_STAGES, floors, real_output_floors  # noqa: E402
 from eval.leaderboard import BEATABLE, METRICS, cell_text, metric_value, read_rows  # noqa: E402
-from eval.leaderboard_compare import contest, role_of  # noqa: E402
+from eval.leaderboard_compare import contest, role_of, role_rank  # noqa: E402
 from paint.stages import make_config  # noqa: E402
 
 SEED, PRODUCTS, VIEWS, SIZE, UNITS = 0, 2000, 4, 128, 500
@@ -92,8 +92,7 @@ def stage_table(rows: list[dict], stage: str) -> list[str]:
         latest[(role_of(row), cell_text(row, "method"))] = row
     metrics = [m for m in BEATABLE if any(metric_value(r, m) is not None for r in latest.values())]
     out = [f"{stage:<38}" + " ".join(f"{m:>10}" for m in metrics)]
-    for (role, method), row in sorted(latest.items(), key=lambda item: ("reference", "floor", "untrained",
-                                                                         "model").index(item[0][0])):
+    for (role, method), row in sorted(latest.items(), key=lambda item: role_rank(item[1])):
         out.append(f"  {role:>9} {method[:26]:<26}" + " ".join(f"{_cell(metric_value(row, m)):>10}" for m in metrics))
     models = [r for r in mine if role_of(r) == "model"]
     if models:

@@ -20,7 +20,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval.leaderboard import cell_text, infer_role, metric_value, read_rows
+from eval.leaderboard import cell_text, metric_value, read_rows
+from eval.leaderboard_compare import role_of
 from eval.runner import COLUMN_OF, EvalError, EvalOptions, EvalResult, evaluate, leaderboard_row
 from eval.specs import make_evaluator
 from paint.checkpoint import STATE_FILE, load_checkpoint
@@ -111,8 +112,7 @@ def model_rows(leaderboard: str | Path | None, stage: str) -> dict[str, dict]:
     if leaderboard is None or not Path(leaderboard).is_file():
         return {}
     return {cell_text(row, "checkpoint_path"): row for row in read_rows(leaderboard)
-            if row.get("stage") == stage and (row.get("role") or infer_role(cell_text(row, "method"))) == "model"
-            and cell_text(row, "checkpoint_path")}
+            if row.get("stage") == stage and role_of(row) == "model" and cell_text(row, "checkpoint_path")}
 
 
 def curve(run: str | Path, options: EvalOptions, device="cpu", leaderboard: str | Path | None = None,
