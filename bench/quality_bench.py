@@ -15,6 +15,7 @@ per stage, whether the long budget improved on the demo budget. Prints figures; 
 
     .venv/bin/python bench/quality_bench.py --budget demo      # ≈ 45–60 min on 2 CPU cores; minutes on a GPU
     .venv/bin/python bench/quality_bench.py --budget long      # ≈ 4× the training; hours on 2 CPU cores
+                                                               # (stopped part-way, it resumes where it was)
     .venv/bin/python bench/quality_bench.py --report-only      # tables from the leaderboards already written
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ if str(REPO) not in sys.path:   # also runs from a tree that is not pip-installe
 from eval.floors import FLOOR_STAGES, floors, real_output_floors  # noqa: E402
 from eval.leaderboard import BEATABLE, METRICS, cell_text, metric_value, read_rows  # noqa: E402
 from eval.leaderboard_compare import contest, role_of, role_rank  # noqa: E402
+from paint.checkpoint import STATE_FILE, read_meta  # noqa: E402
 from paint.stages import make_config  # noqa: E402
 
 SEED, PRODUCTS, VIEWS, SIZE, UNITS = 0, 2000, 4, 128, 500
@@ -52,11 +54,22 @@ def make_data(shards: Path) -> None:
              str(VIEWS), "--size", str(SIZE), "--seed", str(SEED)])
 
 
+def trained_epochs(run: Path) -> int:
+    """The epoch of a run folder's latest checkpoint (0 when it has none), read without loading weights."""
+    found = sorted(p for p in run.glob("checkpoint_*") if (p / STATE_FILE).is_file())
+    return read_meta(found[-1]).epoch if found else 0
+
+
 def train(stage: str, shards: Path, out: Path, factor: int) -> None:
+    """Train to the budget; a run stopped part-way (Ctrl-C, a session that ended) resumes from its latest
+    checkpoint (the trainer of the same run name resumes), so the long budget can be run in pieces."""
     epochs = make_config(stage, "small").train.epochs * factor
-    if any(out.glob(f"{stage}/checkpoint_*")):
-        print(f"{stage}: {out / stage} already holds checkpoints; delete it to retrain", flush=True)
+    done = trained_epochs(out / stage)
+    if done >= epochs:
+        print(f"{stage}: {out / stage} is trained ({done} of {epochs} epochs); delete it to retrain", flush=True)
         return
+    if done:
+        print(f"{stage}: resuming {out / stage} at epoch {done} of {epochs}", flush=True)
     run([str(BIN / f"train_{stage}"), f"data.shards={shards}", f"run.storage_path={out}", f"run.name={stage}",
          f"train.epochs={epochs}", f"train.checkpoint_every_epochs={factor}", f"run.num_to_keep={epochs}",
          f"scaling.cpus_per_worker={os.cpu_count() or 1}"])

@@ -34,7 +34,7 @@ from eval.model_eval import DEFAULT_CODES, PROTOCOLS, RECONSTRUCTION, SAMPLED, c
 from eval.runner import (ALL_METRICS, EvalError, EvalOptions, EvalResult, default_gallery_dir, device_text, evaluate,
                          leaderboard_row)
 from eval.specs import make_evaluator
-from paint.checkpoint import CheckpointError, load_checkpoint
+from paint.checkpoint import CheckpointError, read_meta
 from eval.untrained import UNTRAINED_STAGES, untrained_config
 from paint.inference import PIPELINE_STAGES, latest_checkpoint, parse_named_checkpoints
 from paint.config import ConfigError
@@ -182,7 +182,7 @@ def _spec(args, options: EvalOptions) -> dict:
     if args.stage == "pipeline":
         named = parse_named_checkpoints(args.checkpoints) if args.checkpoints else None
         found = pipeline_checkpoints(args.checkpoint, named)
-        sizes = {s: load_checkpoint(p, stage=s)["config"]["data"]["resolution"] for s, p in found.items()}
+        sizes = {s: read_meta(p, stage=s).resolution for s, p in found.items()}
         if len(set(sizes.values())) != 1:
             raise EvalError(f"the pipeline's checkpoints differ in resolution ({sizes}); use checkpoints trained at "
                             f"one resolution")
@@ -191,7 +191,7 @@ def _spec(args, options: EvalOptions) -> dict:
         raise EvalError(f"--stage {args.stage} needs --checkpoint PATH (a checkpoint or run folder)")
     path = Path(args.checkpoint)
     path = latest_checkpoint(path) if path.is_dir() else path
-    load_checkpoint(path, stage=args.stage)
+    read_meta(path, stage=args.stage)
     return {"kind": "model", "stage": args.stage, "checkpoint": str(path.resolve())}
 
 

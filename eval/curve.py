@@ -24,7 +24,7 @@ from eval.leaderboard import cell_text, metric_value, read_rows
 from eval.leaderboard_compare import role_of
 from eval.runner import COLUMN_OF, EvalError, EvalOptions, EvalResult, evaluate, leaderboard_row
 from eval.specs import make_evaluator
-from paint.checkpoint import STATE_FILE, load_checkpoint
+from paint.checkpoint import STATE_FILE, read_meta
 from paint.inference import CHECKPOINT_PREFIX
 from paint.io import write_bytes_atomic
 
@@ -70,9 +70,9 @@ def run_checkpoints(run: str | Path) -> list[tuple[int, Path, str]]:
     found, stages = [], set()
     for folder in sorted(run.glob(f"{CHECKPOINT_PREFIX}*")):
         if (folder / STATE_FILE).is_file():
-            payload = load_checkpoint(folder)
-            found.append((int(payload["engine"].get("step", 0)), folder))
-            stages.add(payload["stage"])
+            meta = read_meta(folder)
+            found.append((meta.step, folder))
+            stages.add(meta.stage)
     if not found:
         raise EvalError(f"--run {str(run)!r} holds no {CHECKPOINT_PREFIX}*/{STATE_FILE}; pass a training run folder")
     if len(stages) != 1:

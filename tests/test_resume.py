@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from paint.checkpoint import load_checkpoint
+from paint.checkpoint import META_FILE, CheckpointError, CheckpointMeta, load_checkpoint, read_meta
 from paint.ray_train import resolve_config
 from paint.train_loop import fit
 from tests.ray_fixtures import (assert_same_state, printed_checkpoint, printed_metrics, ray_tmp,  # noqa: F401
@@ -106,6 +106,13 @@ def test_resumed_fit_matches_the_uninterrupted_run(variant, uninterrupted, tiny_
     assert_same_epochs(first.metrics, full.metrics, range(1, k + 1))  # the same run up to the interruption
     saved = load_checkpoint(first.checkpoints[k], stage="tsn")
     assert saved["epoch"] == k and saved["engine"]["step"] == k * BATCHES
+    # meta.json says the same without loading weights; a folder without it is read through state.pt
+    meta = CheckpointMeta("tsn", saved["config"]["preset"], saved["config"]["data"]["resolution"], k, k * BATCHES)
+    assert read_meta(first.checkpoints[k], stage="tsn") == meta
+    with pytest.raises(CheckpointError, match="belongs to stage 'tsn', not 'afn'"):
+        read_meta(first.checkpoints[k], stage="afn")
+    (first.checkpoints[k] / META_FILE).unlink()
+    assert read_meta(first.checkpoints[k] / "state.pt") == meta
 
     second = run_fit(tiny_config(tiny_shards, *spec["common"], f"run.resume_from={first.checkpoints[k]}"),
                      tmp_path / "second", tiny_shards, resume=first.checkpoints[k])
