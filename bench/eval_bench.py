@@ -28,7 +28,7 @@ VIEWS = 4
 
 def make_checkpoint(shards: Path, out: Path) -> Path:
     """A TSN tiny checkpoint after one training step (evaluation cost does not depend on training)."""
-    from paint.ray_train import resolve_config
+    from paint.run_setup import resolve_config
     from paint.train_loop import fit
 
     cfg = resolve_config("tsn", "tiny", None, [f"data.shards={shards}", "data.batches_per_epoch=1",

@@ -43,7 +43,8 @@ import torch  # noqa: E402  (imports after the path fix)
 
 from paint.data.stream import train_loader  # noqa: E402
 from paint.engine import Engine, make_accelerator, seed_everything  # noqa: E402
-from paint.ray_train import resolve_config, train  # noqa: E402
+from paint.ray_train import train  # noqa: E402
+from paint.run_setup import resolve_config  # noqa: E402
 from paint.stages import build_stage  # noqa: E402
 
 GOAL = 1.05

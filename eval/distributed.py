@@ -26,7 +26,7 @@ from eval.runner import EvalError, EvalOptions, EvalResult, evaluate
 
 from eval.specs import make_evaluator
 from paint.data.shardspec import expand_urls
-from paint.ray_train import ensure_ray, root_cause  # importing it keeps a local Ray on 127.0.0.1
+from paint.ray_train import ensure_ray, keep_ray_local, root_cause
 
 RESULT_FILE = "eval_result.pt"
 
@@ -67,6 +67,7 @@ def evaluate_on_ray(spec: dict, options: EvalOptions, num_workers: int, use_gpu:
                     cpus_per_worker: float = 1.0, storage: str | None = None) -> EvalResult:
     """Evaluate `spec` (see eval.runner.make_evaluator) on `num_workers` Ray Train workers; the result equals a
     single process's. Raises EvalError with the failing worker's error in one line."""
+    keep_ray_local()
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer

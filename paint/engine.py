@@ -246,3 +246,15 @@ class Throughput:
     def read(self) -> dict[str, float]:
         elapsed = max(1e-9, time.perf_counter() - self.start)
         return {"perf/samples_per_s": self.samples / elapsed, "perf/data_wait_frac": self.wait / elapsed}
+
+
+def effective_settings(engine) -> dict[str, float]:
+    """The learning rates the optimisers use now and the loss weights the stage reads at every step (not the
+    config's values: after a resume they must be shown to agree). Keys: optim/lr_g, optim/lr_d, loss/<weight>."""
+    out = {"optim/lr_g": float(engine.opt_g.param_groups[0]["lr"]),
+           "optim/lr_d": float(engine.opt_d.param_groups[0]["lr"])}
+    loss = engine.stage.cfg.loss
+    for name, value in vars(loss).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"loss/{name}"] = float(value)
+    return out

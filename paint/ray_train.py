@@ -9,74 +9,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from paint.checkpoint import CheckpointError, load_checkpoint
-from paint.data.shardspec import StreamError, expand_urls
-from paint.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
-from paint.stages import PRESETS, config_class, make_config
-
-# Ray reads this once, when first imported: keep a local Ray on 127.0.0.1 (docs/DESIGN.md, "Ray on one machine").
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
-DEFAULT_DATA = Path("shards/data/synth")   # the embedded synthetic set, built on first use
-DEFAULT_PRODUCTS = 1000
+from paint.config import ConfigError, from_dict, to_dict
+from paint.engine import effective_settings
+from paint.run_setup import prepare_data, resolve_config, run_name
+from paint.stages import PRESETS, config_class
 
 
-def resolve_config(stage: str, preset: str = "small", config_file: str | None = None,
-                   overrides: list[str] | None = None):
-    """Preset, then YAML file, then dotted overrides; every key and value checked (ConfigError on the first bad)."""
-    cfg = make_config(stage, preset)
-    if config_file:
-        cfg = load_yaml(config_class(stage), config_file, base=cfg)
-        if cfg.stage != stage:
-            raise ConfigError(f"config file {config_file!r} is for stage {cfg.stage!r}, not {stage!r}")
-    cfg = apply_overrides(cfg, overrides or [])
-    check_config(cfg)
-    return cfg
-
-
-def check_config(cfg) -> None:
-    """Sanity checks that would otherwise fail late inside a worker."""
-    if cfg.data.batch_size < 1 or cfg.data.batches_per_epoch < 1 or cfg.train.epochs < 1:
-        raise ConfigError("data.batch_size, data.batches_per_epoch and train.epochs must be ≥ 1")
-    if cfg.train.grad_accum < 1 or cfg.data.batches_per_epoch % cfg.train.grad_accum:
-        raise ConfigError(f"train.grad_accum={cfg.train.grad_accum} must be ≥ 1 and divide data.batches_per_epoch="
-                          f"{cfg.data.batches_per_epoch} (checkpoints fall between accumulation windows)")
-    if cfg.scaling.num_workers < 1:
-        raise ConfigError(f"scaling.num_workers must be ≥ 1, got {cfg.scaling.num_workers}")
-    if cfg.train.mixed_precision not in ("no", "bf16", "fp16"):
-        raise ConfigError(f"train.mixed_precision must be no, bf16 or fp16, got {cfg.train.mixed_precision!r}")
-    if cfg.optim.schedule not in ("constant", "linear", "cosine"):
-        raise ConfigError(f"optim.schedule must be constant, linear or cosine, got {cfg.optim.schedule!r}")
-    if cfg.train.val_units < 0:
-        raise ConfigError(f"train.val_units must be ≥ 0, got {cfg.train.val_units}")
-    if cfg.train.val_units > 0 and cfg.data.shards and not cfg.data.val_shards:
-        raise ConfigError("train.val_units needs data.val_shards (the shards to validate on); set it or "
-                          "train.val_units=0")
-    if cfg.run.resume_from:
-        load_checkpoint(cfg.run.resume_from, stage=cfg.stage)  # fail now, not in a worker
-
-
-def ensure_default_shards(folder: Path = DEFAULT_DATA, products: int = DEFAULT_PRODUCTS) -> Path:
-    """Build the embedded synthetic shards when missing (through the paint-shards tool, which paint/ may not
-    import)."""
-    if not (folder / "manifest.json").is_file():
-        print(f"building the embedded synthetic shards in {folder} ({products} products)", flush=True)
-        subprocess.run([sys.executable, "-m", "shards.cli", "synth", "--out", str(folder), "--products",
-                        str(products), "--views", "4", "--size", "128", "--seed", "0"], check=True)
-    return folder
+def keep_ray_local() -> None:
+    """Call before the first `import ray` of a process: Ray reads this once, at import, and a local Ray then stays
+    on 127.0.0.1 (docs/DESIGN.md, "Ray on one machine"); a value the user set wins."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def _is_uri(path: str) -> bool:
     return "://" in path
-
-
-def run_name(cfg) -> str:
-    return cfg.run.name or f"{cfg.stage}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _train_worker(loop_config: dict) -> None:
@@ -111,18 +62,6 @@ def _train_worker(loop_config: dict) -> None:
         launch_time=loop_config["launch_time"], validator=validator)
 
 
-def effective_settings(engine) -> dict[str, float]:
-    """The learning rates the optimisers use now and the loss weights the stage reads at every step (not the
-    config's values: after a resume they must be shown to agree). Keys: optim/lr_g, optim/lr_d, loss/<weight>."""
-    out = {"optim/lr_g": float(engine.opt_g.param_groups[0]["lr"]),
-           "optim/lr_d": float(engine.opt_d.param_groups[0]["lr"])}
-    loss = engine.stage.cfg.loss
-    for name, value in vars(loss).items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[f"loss/{name}"] = float(value)
-    return out
-
-
 def _with_settings(validator):
     """A validator that also reports `effective_settings` (Tune sweeps use it to prove PBT's values took)."""
     def validate(engine) -> dict:
@@ -133,6 +72,7 @@ def _with_settings(validator):
 def ensure_ray() -> None:
     """Join the cluster named by RAY_ADDRESS (e.g. under `ray job submit`), else start a local Ray for this
     process, its dashboard (which Train's state queries use) on loopback only; never join a stray cluster."""
+    keep_ray_local()
     import ray
 
     if not ray.is_initialized():
@@ -140,27 +80,6 @@ def ensure_ray() -> None:
             ray.init()
         else:  # a local cluster for this process; its dashboard (which Train's state queries use) on loopback
             ray.init(address="local", dashboard_host="127.0.0.1")  # never join a stray cluster
-
-
-def prepare_data(cfg) -> tuple:
-    """(cfg, train shards) ready for workers that run elsewhere: the embedded synthetic set built when no
-    data.shards is given (its val split then validates), local shard specs expanded to absolute file lists
-    (URLs and pipe: commands are read only by the workers). Raises ConfigError naming the bad data key."""
-    shards = cfg.data.shards or str(ensure_default_shards())
-    try:  # local shard specs are checked here, fast; URLs and pipe: commands are read only by the workers
-        if not any(marker in shards for marker in ("://", "pipe:")):  # absolute: workers run elsewhere
-            shards = ",".join(expand_urls(shards, split="train"))
-    except StreamError as exc:
-        raise ConfigError(f"data.shards: {exc}") from None
-    if not cfg.data.val_shards and not cfg.data.shards:
-        cfg = apply_overrides(cfg, {"data.val_shards": str(DEFAULT_DATA.resolve())})
-    if cfg.train.val_units > 0 and not any(marker in cfg.data.val_shards for marker in ("://", "pipe:")):
-        try:  # validation runs in the workers, whose working directory differs: absolute paths
-            val = ",".join(expand_urls(cfg.data.val_shards, split="val"))
-        except StreamError as exc:
-            raise ConfigError(f"data.val_shards: {exc}") from None
-        cfg = apply_overrides(cfg, {"data.val_shards": val})
-    return cfg, shards
 
 
 def build_trainer(cfg, shards: str, launch_time: float | None = None, callbacks: list | None = None,

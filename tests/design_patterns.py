@@ -124,7 +124,7 @@ def untrained_checkpoint(stage: str, preset: str, folder: Path, *overrides: str)
     <folder>/<stage>/checkpoint_000000 (what Designer loads like any trained run)."""
     from paint.checkpoint import save_checkpoint
     from paint.engine import Engine, make_accelerator, seed_everything
-    from paint.ray_train import resolve_config
+    from paint.run_setup import resolve_config
     from paint.stages import build_stage
 
     cfg = resolve_config(stage, preset, None, list(overrides))

@@ -11,7 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from eval.cli import main
-from paint.ray_train import resolve_config
+from paint.run_setup import resolve_config
 from paint.train_loop import fit
 from tests.ray_fixtures import tiny_shards  # noqa: F401
 

@@ -30,7 +30,7 @@ from paint.data.contract import decode_product
 from paint.data.keypoints import pose_maps
 from paint.data.stream import eval_loader
 from paint.data.units import eval_units
-from paint.ray_train import resolve_config
+from paint.run_setup import resolve_config
 from paint.train_loop import fit
 from paint.validation import make_validator
 from paint.weights import MissingWeightsError, sha256_of

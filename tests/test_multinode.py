@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from paint.data.stream import expand_urls
-from paint.ray_train import resolve_config, train
+from paint.ray_train import train
+from paint.run_setup import resolve_config
 from tests.ray_fixtures import wait_until_ray_gone
 
 WORLD = 2

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from paint.checkpoint import META_FILE, CheckpointError, CheckpointMeta, load_checkpoint, read_meta
-from paint.ray_train import resolve_config
+from paint.run_setup import resolve_config
 from paint.train_loop import fit
 from tests.ray_fixtures import (assert_same_state, printed_checkpoint, printed_metrics, ray_tmp,  # noqa: F401
                                 reported_metrics, run_script, tiny_args, tiny_shards, wait_until_ray_gone)

@@ -17,7 +17,7 @@ from PIL import Image
 from paint.checkpoint import load_checkpoint
 from paint.config import to_dict
 from paint.models.tsn import REGIONS
-from paint.ray_train import resolve_config
+from paint.run_setup import resolve_config
 from tests.ray_fixtures import (Script, ScriptResult, assert_same_state, checkpoints_by_epoch, pid_alive,
                                 printed_checkpoint, printed_metrics, ray_processes, ray_tmp,  # noqa: F401
                                 ray_tmp_folder, registered_checkpoints, reported_metrics, run_script, tiny_args,

@@ -17,7 +17,8 @@ import torch
 
 from paint.config import apply_overrides
 from paint.checkpoint import load_checkpoint
-from paint.ray_train import check_config, effective_settings, resolve_config
+from paint.engine import effective_settings
+from paint.run_setup import check_config, resolve_config
 from paint.stages import STAGE_NAMES, make_config
 from paint.train_loop import fit
 from tests.ray_fixtures import ray_tmp, script_env, tiny_shards  # noqa: F401

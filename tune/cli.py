@@ -62,7 +62,7 @@ def plan(args) -> "object":
     """The SweepSpec for a new sweep: every file, key, value and option checked; data prepared. Raises
     UsageError, SpaceError or ConfigError (one line each)."""
     from paint.config import apply_overrides, parse_override, to_dict
-    from paint.ray_train import check_config, prepare_data, resolve_config
+    from paint.run_setup import check_config, prepare_data, resolve_config
     from tune.search_space import apply_fixed, check_space, load_space, shipped_space
     from tune.sweep import SweepSpec, has_sweep
 
@@ -140,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(spec, args, started: float) -> int:
+    from paint.ray_train import ensure_ray, keep_ray_local, root_cause
+
+    keep_ray_local()
     import ray
 
     from paint.config import from_dict
-    from paint.ray_train import ensure_ray, root_cause
     from paint.stages import config_class
     from tune.report import BEST_YAML, CHART, TRIALS_CSV, write_report
     from tune.sweep import run_sweep

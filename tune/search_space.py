@@ -181,7 +181,7 @@ def _refuse_reserved(space: Space, keys: list[str]) -> None:
 def check_space(space: Space, cfg, check=None, locked: list[str] | tuple[str, ...] = ()) -> None:
     """Check every searched key and value of `space` against `cfg` (the sweep's base config): unknown keys,
     values of the wrong type, fractional ranges over whole-number settings, keys the sweep sets itself, keys
-    also given as command-line overrides (`locked`). `check(cfg)` (e.g. paint.ray_train.check_config) vets each
+    also given as command-line overrides (`locked`). `check(cfg)` (e.g. paint.run_setup.check_config) vets each
     candidate config, so a value no trial could train with is refused now, not in a trial."""
     _refuse_reserved(space, [p.key for p in space.params])
     flat = flatten(cfg)

@@ -25,7 +25,8 @@ from pathlib import Path
 from ray.tune import Trainable
 
 from paint.config import apply_overrides, from_dict
-from paint.ray_train import build_trainer, check_config, root_cause
+from paint.ray_train import build_trainer, root_cause
+from paint.run_setup import check_config
 from paint.stages import config_class
 
 CHECKPOINT_PATH_KEY = "checkpoint_path"
