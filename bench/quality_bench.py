@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:   # also runs from a tree that is not pip-installed
     sys.path.insert(1, str(REPO))
 
-from eval.floors import FLOOR_STAGES, floors, real_output_floors  # noqa: E402
+from eval.floors import floor_stages, floors, real_output_floors  # noqa: E402
 from eval.leaderboard import BEATABLE, METRICS, cell_text, metric_value, read_rows  # noqa: E402
 from eval.leaderboard_compare import contest, role_of, role_rank  # noqa: E402
 from paint.checkpoint import STATE_FILE, read_meta  # noqa: E402
@@ -78,7 +78,7 @@ def train(stage: str, shards: Path, out: Path, factor: int) -> None:
 def evaluate(shards: Path, out: Path) -> Path:
     board = out / "leaderboard.csv"
     common = ["--shards", str(shards), "--limit", str(UNITS), "--leaderboard", str(board), "--no-progress"]
-    lines = [["--floor", stage, "--method", floor.name, *common] for stage in FLOOR_STAGES for floor in floors(stage)]
+    lines = [["--floor", stage, "--method", floor.name, *common] for stage in floor_stages() for floor in floors(stage)]
     for stage in (*STAGES, "pipeline"):
         checkpoint = out if stage == "pipeline" else out / stage
         lines += [["--reference", stage, *common], ["--untrained", stage, "--preset", "small", *common],

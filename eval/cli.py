@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from eval.cli_options import check_at_least, fid_cache_folder, parse_metrics
-from eval.floors import FLOOR_STAGES, FloorSettings, describe_floors
+from eval.floors import FloorSettings, describe_floors, floor_stages
 from eval.gallery import GalleryError, write_gallery
 from eval.metrics.fid import RealStatsError
 from eval.leaderboard import DEFAULT_PATH, METRICS, LeaderboardError, append_row, read_rows
@@ -35,11 +35,11 @@ from eval.runner import (ALL_METRICS, EvalError, EvalOptions, EvalResult, defaul
                          leaderboard_row)
 from eval.specs import make_evaluator
 from paint.checkpoint import CheckpointError, read_meta
-from eval.untrained import UNTRAINED_STAGES, untrained_config
+from eval.untrained import untrained_config
 from paint.inference import PIPELINE_STAGES, latest_checkpoint, parse_named_checkpoints
 from paint.config import ConfigError
 from paint.data.shardspec import StreamError, expand_urls
-from paint.stages import PRESETS, STAGE_NAMES
+from paint.stages import PRESETS, stage_names
 from paint.weights import WeightsError
 
 USER_ERRORS = (EvalError, RealStatsError, CheckpointError, ConfigError, StreamError, LeaderboardError, GalleryError,
@@ -64,13 +64,13 @@ def _eval_parser() -> argparse.ArgumentParser:
                                 "pipeline on shards; append a leaderboard row. `paint-eval leaderboard -h` shows "
                                 "the leaderboard.")
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--stage", choices=(*STAGE_NAMES, "pipeline"), help="evaluate a trained checkpoint")
-    what.add_argument("--floor", choices=FLOOR_STAGES, action=_ListFloors, help="evaluate a non-learned floor "
+    what.add_argument("--stage", choices=(*stage_names(), "pipeline"), help="evaluate a trained checkpoint")
+    what.add_argument("--floor", choices=floor_stages(), action=_ListFloors, help="evaluate a non-learned floor "
                       "of the stage (--method NAME; default the stage's first)")
-    what.add_argument("--baseline", choices=FLOOR_STAGES, action=_ListFloors, help="alias of --floor STAGE")
-    what.add_argument("--reference", choices=FLOOR_STAGES, help="real train-split pictures of other products vs "
+    what.add_argument("--baseline", choices=floor_stages(), action=_ListFloors, help="alias of --floor STAGE")
+    what.add_argument("--reference", choices=floor_stages(), help="real train-split pictures of other products vs "
                       "the eval set's: the FID a perfect generator could reach")
-    what.add_argument("--untrained", choices=UNTRAINED_STAGES, help="the --preset's networks at step 0 (the "
+    what.add_argument("--untrained", choices=(*stage_names(), "pipeline"), help="the --preset's networks at step 0 (the "
                       "weights a training run of that config starts from), scored like a checkpoint")
     p.add_argument("--checkpoint", help="checkpoint folder, or a run folder (its latest checkpoint_*); pipeline: a "
                    "folder holding lgn/ tsn/ afn/")
@@ -121,7 +121,7 @@ def _leaderboard_parser() -> argparse.ArgumentParser:
                                 "reference, floors, untrained, models (best first), and which floors each model "
                                 "beats on which metrics.")
     p.add_argument("--leaderboard", default=str(DEFAULT_PATH), help=f"CSV to read (default {DEFAULT_PATH})")
-    p.add_argument("--stage", choices=(*STAGE_NAMES, "pipeline"), help="only this stage's rows")
+    p.add_argument("--stage", choices=(*stage_names(), "pipeline"), help="only this stage's rows")
     p.add_argument("--sort-by", default="fid", choices=tuple(METRICS), help="ranking metric (default fid)")
     p.add_argument("--chart", help="also write a PNG bar chart here")
     p.add_argument("--summary", action="store_true", help="print one line per stage instead of the table: its "

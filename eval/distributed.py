@@ -24,6 +24,7 @@ import torch
 
 from eval.runner import EvalError, EvalOptions, EvalResult, evaluate
 
+from eval.floors import get_floor
 from eval.specs import make_evaluator
 from paint.data.shardspec import expand_urls
 from paint.ray_train import ensure_ray, keep_ray_local, root_cause
@@ -54,7 +55,7 @@ def for_workers(spec: dict, options: EvalOptions) -> tuple[dict, EvalOptions]:
     """The request with local paths made absolute (Ray workers run in another working directory): shard specs
     become their shard files (URLs and pipe: commands pass unchanged), weight files absolute paths."""
     spec = dict(spec)
-    if spec.get("kind") == "baseline" and spec.get("stage") != "afn":
+    if spec.get("kind") == "baseline" and get_floor(spec["stage"], spec.get("method")).needs_train:
         spec["train_shards"] = ",".join(expand_urls(spec.get("train_shards") or options.shards, "train"))
     absolute = lambda path: os.path.abspath(path) if path else path    # noqa: E731
     options = dataclasses.replace(options, shards=",".join(expand_urls(options.shards, options.split)),

@@ -24,6 +24,7 @@ import torch.distributed as dist
 from eval.metrics import MetricSuite
 from eval.metrics.fid import load_real_stats
 from paint.data.shardspec import expand_urls
+from paint.stages import stage_class
 
 CACHE_FOLDER = "fid_stats"
 _CHUNK = 1 << 20
@@ -47,10 +48,11 @@ def shards_fingerprint(shards: str, split: str | None) -> str:
 
 
 def real_kind(stage: str, unit: str, pairs: str) -> str:
-    """What the real side of a stage's evaluation holds."""
-    if stage == "lgn":
-        return "layouts"
-    return f"pair-targets-{pairs}" if unit == "pair" else "views"
+    """What the real side of a stage's evaluation holds: its target pictures (the pipeline's: pair target views)."""
+    layouts = stage != "pipeline" and stage_class(stage).output == "layout"
+    if unit == "pair":
+        return f"pair-{'layouts' if layouts else 'targets'}-{pairs}"
+    return "layouts" if layouts else "views"
 
 
 def _distributed() -> bool:

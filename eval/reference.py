@@ -13,21 +13,24 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from eval.floors.common import FLOOR_STAGES, FloorRequest, train_batches
+from eval.floors import floor_stages
+from eval.floors.common import FloorRequest, train_batches
 from eval.runner import EvalError, Evaluator
 from paint.stages.base import to_unit_range
-from paint.stages.visuals import layout_picture
-from paint.validation import Compared
+from paint.stages import stage_class
+from paint.validation import Compared, picture_of
 
 REFERENCE_METHOD = "real-train-images"
 REFERENCE_METRICS = ("fid",)
 
 
 def real_pictures(stage: str, batch) -> torch.Tensor:
-    """The pictures a stage's FID compares, from a batch of its units → (B, 3, H, W) in [-1, 1]."""
-    if stage == "lgn":
-        return layout_picture(batch["layout"]) * 2 - 1
-    return batch["tgt_image" if stage in ("afn", "pipeline") else "image"].float()
+    """The pictures a stage's FID compares, from a batch of its units → (B, 3, H, W) in [-1, 1]: its target
+    (the pipeline's: the target view of a pair), colourised for a layout stage."""
+    if stage == "pipeline":
+        return batch["tgt_image"].float()
+    described = stage_class(stage)
+    return picture_of(batch[described.target_key()], described.output)
 
 
 class RealTrainImages(Evaluator):
@@ -40,10 +43,10 @@ class RealTrainImages(Evaluator):
     def __init__(self, stage: str, data, train_shards: str, limit: int | None = None):
         """stage: lgn | tsn | afn | pipeline; data: the eval units' config; train_shards: checked spec whose
         train split is streamed; limit: the eval --limit (the train stream keeps as many)."""
-        if stage not in FLOOR_STAGES:
-            raise EvalError(f"no reference row for stage {stage!r}; choose one of {', '.join(FLOOR_STAGES)}")
+        if stage not in floor_stages():
+            raise EvalError(f"no reference row for stage {stage!r}; choose one of {', '.join(floor_stages())}")
         self.stage, self.data, self.train_shards, self.limit = stage, data, train_shards, limit
-        self.unit = "view" if stage in ("lgn", "tsn") else "pair"
+        self.unit = "pair" if stage == "pipeline" else stage_class(stage).unit
         self.run_id = f"reference-{REFERENCE_METHOD}"
         self._stream = None
         self._pending: list[torch.Tensor] = []

@@ -12,16 +12,14 @@ import torch
 
 from eval.runner import EvalError, EvalOptions, Evaluator, configure
 from paint.inference import PIPELINE_STAGES, LoadedModel, check_pipeline, untrained_model
-from paint.stages import PRESETS, STAGE_NAMES, make_config
-
-UNTRAINED_STAGES = (*STAGE_NAMES, "pipeline")
+from paint.stages import PRESETS, make_config, stage_names
 
 
 def untrained_config(stage: str, preset: str = "small", resolution: int | None = None):
     """The typed config of a run of `stage` (lgn | tsn | afn) at `preset`, optionally at another resolution (as
     `data.resolution=R` would set it for training). EvalError (one line) for a bad stage, preset or size."""
-    if stage not in STAGE_NAMES:
-        raise EvalError(f"untrained stage {stage!r} is unknown; choose {', '.join(UNTRAINED_STAGES)}")
+    if stage not in stage_names():
+        raise EvalError(f"untrained stage {stage!r} is unknown; choose {', '.join((*stage_names(), 'pipeline'))}")
     if preset not in PRESETS:
         raise EvalError(f"--preset {preset!r} is unknown; choose {', '.join(PRESETS)}")
     if resolution is not None and resolution < 1:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from paint.data.labels import IGNORE, NUM_CLASSES
+from paint.data.labels import IGNORE
 from paint.data.stream import eval_loader
 from paint.stages.base import Batch, Stage, move_batch
 from paint.stages.visuals import layout_picture
@@ -33,13 +33,17 @@ class Compared:
 
 
 def compare_outputs(stage: Stage, generator: nn.Module, batch: Batch) -> Compared:
-    """Run `stage.infer` on `batch` and pair it with its target (view units: image/layout; pair units: tgt_*)."""
-    prefix = "tgt_" if stage.unit == "pair" else ""
-    output = stage.infer(generator, batch)
-    if output.dim() == 4 and output.shape[1] == NUM_CLASSES:   # layout logits
-        gt = batch[f"{prefix}layout"]
-        return Compared(layout_picture(output) * 2 - 1, layout_picture(gt) * 2 - 1, output.argmax(1), gt)
-    return Compared(output.float(), batch[f"{prefix}image"].float())
+    """Run `stage.infer` on `batch` and pair it with its target (`stage.target_key()`)."""
+    output, target = stage.infer(generator, batch), batch[stage.target_key()]
+    if stage.output == "layout":   # logits vs labels; pictures colourised
+        return Compared(picture_of(output, "layout"), picture_of(target, "layout"), output.argmax(1), target)
+    return Compared(output.float(), target.float())
+
+
+def picture_of(value: torch.Tensor, output: str) -> torch.Tensor:
+    """What an image metric sees of a stage's output or target: (B, 3, H, W) float in [-1, 1]; layouts (logits or
+    labels) colourised."""
+    return layout_picture(value) * 2 - 1 if output == "layout" else value.float()
 
 
 def ssim_scores(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

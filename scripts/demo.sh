@@ -31,8 +31,8 @@ ROWS="$OUT/eval_commands.txt"
 rm -f "$BOARD"
 {
   # the floor names come from the floor registry: "<stage> <floor>" per line
-  "$BIN/python" -c "from eval.floors import FLOOR_STAGES, floors
-for stage in FLOOR_STAGES:
+  "$BIN/python" -c "from eval.floors import floor_stages, floors
+for stage in floor_stages():
     print(*(f'{stage} {f.name}' for f in floors(stage)), sep='\n')" | while read -r stage floor; do
     printf '%q ' --floor "$stage" --method "$floor" "${COMMON[@]}"; echo
   done

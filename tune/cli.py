@@ -28,12 +28,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from paint.stages import PRESETS, STAGE_NAMES
+    from paint.stages import PRESETS, stage_names
     from tune.sweep import SCHEDULERS
 
     parser = _Parser(prog=PROG, description="Sweep a PAINT stage's settings with Ray Tune; every trial is the "
                      "stage's Ray Train job. Outputs in --out: trials.csv, best.yaml, metric_by_epoch.png.")
-    parser.add_argument("--stage", choices=STAGE_NAMES, help="the stage to sweep (not needed with --resume)")
+    parser.add_argument("--stage", choices=stage_names(), help="the stage to sweep (not needed with --resume)")
     parser.add_argument("--space", help="search space YAML (default: the stage's shipped tune/spaces/<stage>.yaml)")
     parser.add_argument("--preset", default="small", choices=PRESETS, help="starting config (default small)")
     parser.add_argument("--config", help="YAML file of settings applied on top of the preset")
@@ -63,11 +63,12 @@ def plan(args) -> "object":
     UsageError, SpaceError or ConfigError (one line each)."""
     from paint.config import apply_overrides, parse_override, to_dict
     from paint.run_setup import check_config, prepare_data, resolve_config
+    from paint.stages import stage_class, stage_names
     from tune.search_space import apply_fixed, check_space, load_space, shipped_space
     from tune.sweep import SweepSpec, has_sweep
 
     if not args.stage:
-        raise UsageError("--stage is needed (lgn, tsn or afn) unless --resume continues a sweep")
+        raise UsageError(f"--stage is needed ({', '.join(stage_names())}) unless --resume continues a sweep")
     if "://" in args.out:
         raise UsageError(f"--out {args.out}: give a folder (on a filesystem every node mounts), not a URI")
     if has_sweep(args.out):
@@ -80,7 +81,7 @@ def plan(args) -> "object":
             raise UsageError(f"--{option.replace('_', '-')} is out of range: {value}")
     if not 0 < args.quantile_fraction <= 0.5:
         raise UsageError(f"--quantile-fraction must be in (0, 0.5], got {args.quantile_fraction}")
-    metrics = [m for m in METRICS if m != "val/pixel_acc" or args.stage == "lgn"]
+    metrics = [m for m in METRICS if m != "val/pixel_acc" or stage_class(args.stage).output == "layout"]
     if args.metric not in metrics:
         raise UsageError(f"--metric {args.metric!r} is not reported by {args.stage}; use one of {', '.join(metrics)}")
     space = load_space(args.space or shipped_space(args.stage))

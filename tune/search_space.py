@@ -22,6 +22,7 @@ import yaml
 
 from paint.checkpoint import CheckpointError
 from paint.config import ConfigError, apply_overrides, flatten
+from paint.stages import stage_class
 
 DISTRIBUTIONS = ("loguniform", "uniform", "choice", "grid")
 SECTIONS = ("fixed", "space")
@@ -93,13 +94,20 @@ class Space:
         return {"fixed": dict(self.fixed), "space": {p.key: {p.kind: list(p.values)} for p in self.params}}
 
 
-def shipped_space(stage: str) -> Path:
-    """The space shipped for `stage` (tune/spaces/<stage>.yaml)."""
-    return SHIPPED / f"{stage}.yaml"
+def shipped_space(stage: str) -> Path | dict:
+    """The stage's own search space (Stage.tune_space: a file, or the space itself as a dict), else the one
+    shipped here (tune/spaces/<stage>.yaml)."""
+    declared = stage_class(stage).tune_space
+    if isinstance(declared, dict):
+        return declared
+    return Path(declared) if declared else SHIPPED / f"{stage}.yaml"
 
 
-def load_space(path: str | Path) -> Space:
-    """Read and parse a space file (keys are not checked against a config yet: see `check_space`)."""
+def load_space(path: str | Path | dict) -> Space:
+    """Read and parse a space file, or parse a space given as a dict (keys are not checked against a config yet:
+    see `check_space`)."""
+    if isinstance(path, dict):
+        return parse_space(path, "<the stage's space>")
     path = Path(path)
     if not path.is_file():
         raise SpaceError(f"space file {str(path)!r} does not exist")

@@ -5,7 +5,8 @@ by the same pass as any model and written as leaderboard rows (role "floor", met
 Each registry entry names a floor, says in one line what it outputs, which metrics it is scored on, whether its
 outputs are real images (then its FID measures realism of real photos — a reference, not a floor:
 `real_output_floors`) and how to build it. A stage's first floor is its default (`paint-eval --floor STAGE`).
-Adding a floor = one builder function here + one entry in FLOORS.
+Adding a floor = one builder function + one entry in FLOORS (here), or `register_floor(Floor(...))` from anywhere
+(a stage defined outside this package registers its floors that way).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from eval.floors.afn import ColourPrior, CopySource, PriorBlendSource
-from eval.floors.common import (FLOOR_IMAGE_METRICS, FLOOR_LAYOUT_METRICS, FLOOR_STAGES, FloorEvaluator,
+from eval.floors.common import (FLOOR_IMAGE_METRICS, FLOOR_LAYOUT_METRICS, FloorEvaluator,
                                 FloorRequest, FloorSettings, check_train_shards, floor_data, scan_train_views)
 from eval.floors.lgn import NearestPoseLayout, PoseBinLayout, PoseCollector
 from eval.floors.tsn import ColourCollector, PatchMean, TiledPatch
@@ -107,6 +108,18 @@ FLOORS: dict[str, tuple[Floor, ...]] = {
 }
 
 
+def register_floor(floor: Floor) -> None:
+    """Add `floor` to its stage's floors (after those already there; a stage's first floor is its default). A
+    floor of the same stage and name is replaced (re-imports in tests)."""
+    kept = tuple(f for f in FLOORS.get(floor.stage, ()) if f.name != floor.name)
+    FLOORS[floor.stage] = (*kept, floor)
+
+
+def floor_stages() -> tuple[str, ...]:
+    """The stages (and "pipeline") that have floors, in registration order."""
+    return tuple(FLOORS)
+
+
 def floors(stage: str) -> tuple[Floor, ...]:
     """The stage's floors, default first; EvalError for a stage without floors."""
     if stage not in FLOORS:
@@ -148,6 +161,6 @@ def make_floor(stage: str, name: str | None, request: FloorRequest) -> FloorEval
     return entry.build(request).identify(entry.stage, entry.name, entry.metrics)
 
 
-__all__ = ["FLOORS", "FLOOR_IMAGE_METRICS", "FLOOR_LAYOUT_METRICS", "FLOOR_STAGES", "Floor", "FloorEvaluator",
-           "FloorRequest", "FloorSettings", "check_train_shards", "describe_floors", "floor_data", "floors",
-           "get_floor", "make_floor", "real_output_floors"]
+__all__ = ["FLOORS", "FLOOR_IMAGE_METRICS", "FLOOR_LAYOUT_METRICS", "Floor", "FloorEvaluator", "FloorRequest",
+           "FloorSettings", "check_train_shards", "describe_floors", "floor_data", "floor_stages", "floors",
+           "get_floor", "make_floor", "real_output_floors", "register_floor"]

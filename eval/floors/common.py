@@ -19,8 +19,6 @@ FLOOR_IMAGE_METRICS: tuple[str, ...] = tuple(dict.fromkeys(
     IMAGE_METRICS + ((L1_METRIC,) if L1_METRIC in METRICS else ())))
 FLOOR_LAYOUT_METRICS: tuple[str, ...] = FLOOR_IMAGE_METRICS + ("layout",)
 
-FLOOR_STAGES = ("lgn", "tsn", "afn", "pipeline")
-
 
 @dataclasses.dataclass(frozen=True)
 class FloorSettings:

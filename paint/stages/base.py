@@ -17,13 +17,29 @@ Losses = dict[str, torch.Tensor]
 
 
 class Stage(ABC):
-    """One PAINT stage. Subclasses set `name`, `unit` ("view" or "pair") and implement the phases."""
+    """One PAINT stage. Subclasses say what they are (class attributes, readable without building the stage:
+    `paint.stages.stage_class(name)`) and implement the phases.
+
+    name: the registry key; unit: "view" (one view of a product) or "pair" (source → target view of a product);
+    output: "image" ((B, 3, H, W) in [-1, 1]) or "layout" ((B, 20, H, W) logits); its target is the unit's image or
+    layout ("tgt_" keys for pairs); samples_codes: `infer` reconstructs from the ground truth's code, and designs
+    draw style codes (`nz`) instead (eval's sampled protocol); tune_space: paint-tune's search space for the stage
+    (a file, or the space as a dict), or None for tune/spaces/<name>.yaml.
+    """
 
     name: str = ""
     unit: str = "view"
+    output: str = "image"
+    samples_codes: bool = False
+    tune_space: str | dict | None = None
 
     def __init__(self, cfg):
         self.cfg = cfg
+
+    @classmethod
+    def target_key(cls) -> str:
+        """The batch key of the ground truth an output is compared with."""
+        return ("tgt_" if cls.unit == "pair" else "") + ("layout" if cls.output == "layout" else "image")
 
     @abstractmethod
     def build_generator(self) -> nn.Module:
@@ -51,6 +67,10 @@ class Stage(ABC):
     @abstractmethod
     def infer(self, g: nn.Module, batch: Batch, generator: torch.Generator | None = None) -> torch.Tensor:
         """Inference for evaluation: the stage's output for a batch (images in [-1, 1] or layout logits)."""
+
+    def sample(self, g: nn.Module, batch: Batch, z: torch.Tensor) -> torch.Tensor:
+        """Stages with `samples_codes`: the output for style codes z (B, g.nz) instead of the ground truth's."""
+        raise NotImplementedError(f"stage {self.name!r} does not sample style codes")
 
     @abstractmethod
     def visuals(self, g: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:

@@ -93,6 +93,7 @@ class LGNModel(nn.Module):
 
 class LGNStage(Stage):
     name, unit = "lgn", "view"
+    output, samples_codes = "layout", True
 
     def build_generator(self):
         return LGNModel(self.cfg.model, self.cfg.data.resolution)
@@ -129,6 +130,10 @@ class LGNStage(Stage):
         """Reconstruction with the posterior mean of the ground-truth parts (the original's mIoU protocol)."""
         mu, _ = g.encoder.encode_parts(one_hot(batch["layout"]))
         return g.generator(batch["pose"], mu)
+
+    @torch.no_grad()
+    def sample(self, g, batch, z):
+        return g.sample(batch["pose"], z)
 
     @torch.no_grad()
     def visuals(self, g, batch):
