@@ -23,11 +23,11 @@ import torch
 
 from eval.codes import PIPELINE_CODE_TAG, unit_code
 from eval.runner import ALL_METRICS, EvalError, Evaluator
-from paint.data.labels import garment_mask, one_hot
+from paint.chain import run_chain
+from paint.data.labels import garment_mask
 from paint.data.patches import place_patch, sample_patch
 from paint.data.units import PATCH_REGIONS, eval_rng, view_key
-from paint.inference import (PIPELINE_STAGES, LoadedModel, check_pipeline, load_pipeline, named_checkpoints,
-                             stage_checkpoints)
+from paint.inference import LoadedModel, check_pipeline, load_pipeline, named_checkpoints, stage_checkpoints
 from paint.stages.base import to_unit_range
 from paint.stages.visuals import layout_picture, patch_picture, pose_picture
 from paint.validation import Compared
@@ -97,17 +97,14 @@ class PipelineEvaluator(Evaluator):
 
     @torch.no_grad()
     def predict(self, batch):
-        lgn, tsn, afn = (self.models[s] for s in PIPELINE_STAGES)
         pose = batch["src_pose"]
-        codes = torch.stack([unit_code(PIPELINE_CODE_TAG, self.data.seed, key, lgn.generator.nz)
+        codes = torch.stack([unit_code(PIPELINE_CODE_TAG, self.data.seed, key, self.models["lgn"].generator.nz)
                              for key in batch["key"]]).to(pose.device)
-        labels = lgn.generator.sample(pose, codes).argmax(1)
-        patches, masks = self._patches(batch)
-        design = tsn.generator(one_hot(labels), patches, masks)
-        output = afn.stage.infer(afn.generator, {"src_image": design, "src_layout": labels,
-                                                 "tgt_layout": batch["tgt_layout"], "tgt_pose": batch["tgt_pose"]})
-        self._last = (batch["key"], labels, design, patches, masks)
-        return Compared(output.float(), batch["tgt_image"].float(), labels, batch["src_layout"])
+        chain = run_chain(self.models, pose, codes, lambda labels: self._patches(batch), batch["tgt_pose"],
+                          batch["tgt_layout"])
+        labels = chain.source_labels
+        self._last = (batch["key"], labels, chain.design, chain.patches, chain.masks)
+        return Compared(chain.output.float(), batch["tgt_image"].float(), labels, batch["src_layout"])
 
     def pictures(self, batch, compared):
         return chain_pictures(batch, compared, self._last, "sampled_layout")

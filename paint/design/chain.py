@@ -4,8 +4,8 @@ AFN renders the other views from it.
 Consistency across views: LGN's code describes the shape of the top, bottom and head parts, not the view, so a
 variant draws ONE code and LGN lays out every view's pose with it; the variant's views therefore share one
 garment design as far as LGN learnt it. TSN textures only the first view's layout; AFN moves that design to each
-other view (source: first view's design and layout; target: that view's layout and pose), as the pipeline is
-evaluated (eval/pipeline.py).
+other view (source: first view's design and layout; target: that view's layout and pose): the chain the pipeline
+is evaluated with (paint.chain.run_chain).
 
 Codes: variant k of seed s uses z ~ N(0, I) from a torch generator seeded by stable_seed("design-code", s, k), so
 a variant is the same whatever the number of variants, and runs are bit-identical on one machine (CPU).
@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from paint.data.keypoints import pose_maps
-from paint.data.labels import garment_mask, one_hot
+from paint.chain import run_chain
+from paint.data.labels import garment_mask
 from paint.data.patches import Patch, place_patch, region_box
 from paint.data.units import PATCH_REGIONS, stable_seed
 from paint.design.textures import Texture, texture_patch
@@ -73,23 +74,21 @@ def design_patches(layout: np.ndarray, textures: dict[str, Texture], canvas: int
 def run_variant(models: dict[str, LoadedModel], keypoints: list[np.ndarray], textures: dict[str, Texture],
                 seed: int, variant: int, device: torch.device | str = "cpu") -> Variant:
     """Keypoints per view (pixels at the models' resolution, first = the textured view) → Variant."""
-    lgn, tsn, afn = models["lgn"], models["tsn"], models["afn"]
-    resolution, data = lgn.cfg.data.resolution, tsn.cfg.data
+    resolution, data = models["lgn"].cfg.data.resolution, models["tsn"].cfg.data
     poses = pose_batch(keypoints, resolution, device)
-    count = poses.shape[0]
-    code, code_seed = variant_code(seed, variant, lgn.generator.generator.nz)
-    labels = lgn.generator.sample(poses, code.to(device).expand(count, -1)).argmax(1)
-    first = labels[0].cpu().numpy().astype(np.uint8)
-    patches, masks, kept, notes = design_patches(first, textures, data.patch_canvas or resolution,
-                                                 data.patch_max_frac)
-    patches = {r: t.to(device) for r, t in patches.items()}
-    masks = {r: t.to(device) for r, t in masks.items()}
-    design = tsn.generator(one_hot(labels[:1]), patches, masks)
-    images = [design]
-    if count > 1:
-        others = count - 1
-        images.append(afn.stage.infer(afn.generator, {
-            "src_image": design.expand(others, -1, -1, -1), "src_layout": labels[:1].expand(others, -1, -1),
-            "tgt_layout": labels[1:], "tgt_pose": poses[1:]}))
-    return Variant(images=to_uint8(torch.cat(images)), layouts=labels.cpu().numpy().astype(np.uint8),
-                   patches=kept, patch_notes=notes, code_seed=code_seed)
+    code, code_seed = variant_code(seed, variant, models["lgn"].generator.nz)
+    kept, notes = {}, {}
+
+    def patches_for(source_labels):   # the first view's layout decides where each texture's patch is cut
+        patches, masks, patch_kept, patch_notes = design_patches(
+            source_labels[0].cpu().numpy().astype(np.uint8), textures, data.patch_canvas or resolution,
+            data.patch_max_frac)
+        kept.update(patch_kept)
+        notes.update(patch_notes)
+        return {r: t.to(device) for r, t in patches.items()}, {r: t.to(device) for r, t in masks.items()}
+
+    chain = run_chain(models, poses[:1], code.to(device)[None], patches_for, poses[1:])
+    labels = torch.cat([chain.source_labels, chain.target_labels])
+    return Variant(images=to_uint8(torch.cat([chain.design, chain.output])),
+                   layouts=labels.cpu().numpy().astype(np.uint8), patches=kept, patch_notes=notes,
+                   code_seed=code_seed)
