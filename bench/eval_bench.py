@@ -38,7 +38,7 @@ def make_checkpoint(shards: Path, out: Path) -> Path:
     def keep(metrics, folder):
         if folder is not None:
             shutil.copytree(folder, target)
-    fit(cfg, 0, 1, keep, out / "tsn-bench" / "log", str(shards))
+    fit(cfg, 0, 1, keep, out / "tsn-bench" / "log")
     return target
 
 

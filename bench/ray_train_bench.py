@@ -108,7 +108,7 @@ def ray_segment(cfg, shards: Path, name: str) -> dict:
                  num_cpus=max(math.ceil(cfg.scaling.cpus_per_worker), cpu_count()))
     init_s = time.time() - launch
     cfg.run.name = name
-    result, log_dir = train(cfg, str(shards), launch_time=launch)
+    result, log_dir = train(cfg, launch_time=launch)
     if result.error is not None:
         raise RuntimeError(f"the Ray run {name} failed: {result.error}")
     events = EventAccumulator(str(log_dir / "tensorboard"), size_guidance={"scalars": 0})

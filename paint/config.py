@@ -9,7 +9,7 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -45,7 +45,7 @@ class OptimConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     weight_decay: float = 0.0
-    schedule: str = "constant"       # constant | linear (decay to 0 over the run) | cosine
+    schedule: Literal["constant", "linear", "cosine"] = "constant"   # linear: decay to 0 over the run
     warmup_steps: int = 0
     grad_clip: float = 0.0           # max global grad norm per optimiser; 0 = off
     ema_decay: float = 0.999         # EMA of G's weights; 0 = no EMA
@@ -55,7 +55,7 @@ class OptimConfig:
 class TrainConfig:
     """How long and how a run trains, logs and checkpoints (steps count generator updates)."""
     epochs: int = 4                  # an epoch is data.batches_per_epoch steps on every rank
-    mixed_precision: str = "no"      # no | bf16 | fp16
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     grad_accum: int = 1
     log_every: int = 10
     grid_every: int = 100            # PNG grid every N steps (and at the end); 0 = only at the end
@@ -205,20 +205,30 @@ def _looks_numeric(text: str) -> bool:
 
 
 def apply_overrides(cfg: T, overrides: dict[str, Any] | list[str]) -> T:
-    """Return a copy of `cfg` with dotted keys set, each value type-checked against its field."""
+    """Return a copy of `cfg` with dotted keys set, each value type-checked against its field (the typed config is
+    walked and replaced along each key's path; nothing else is rebuilt)."""
     if isinstance(overrides, list):
         overrides = dict(parse_override(text) for text in overrides)
-    tree = to_dict(cfg)
     for key, value in overrides.items():
-        node, parts = tree, key.split(".")
-        for depth, part in enumerate(parts[:-1]):
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"unknown config key {'.'.join(parts[:depth + 1])!r} (from override {key!r})")
-            node = node[part]
-        if parts[-1] not in node:
-            raise ConfigError(f"unknown config key {key!r}")
-        node[parts[-1]] = value
-    return from_dict(type(cfg), tree)
+        cfg = _replace_at(cfg, key.split("."), value, key)
+    return cfg
+
+
+def _replace_at(node: Any, parts: list[str], value: Any, key: str, depth: int = 0) -> Any:
+    """`node` with the field at `parts[depth:]` set to `value` (coerced to its declared type)."""
+    name = parts[depth]
+    fields = _field_types(type(node))
+    if name not in fields:
+        raise ConfigError(f"unknown config key {key!r}" if depth == len(parts) - 1 else
+                          f"unknown config key {'.'.join(parts[:depth + 1])!r} (from override {key!r})")
+    kind = fields[name]
+    if depth < len(parts) - 1:
+        if not dataclasses.is_dataclass(kind):
+            raise ConfigError(f"unknown config key {'.'.join(parts[:depth + 1])!r} (from override {key!r})")
+        return dataclasses.replace(node, **{name: _replace_at(getattr(node, name), parts, value, key, depth + 1)})
+    if dataclasses.is_dataclass(kind) and isinstance(value, dict):   # a whole section: on top of its values
+        return dataclasses.replace(node, **{name: apply_overrides(getattr(node, name), flatten(value))})
+    return dataclasses.replace(node, **{name: _coerce(value, kind, key)})
 
 
 def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from paint.checkpoint import CheckpointError, load_checkpoint
 from paint.config import ConfigError, from_dict, to_dict
+from paint.data.shardspec import is_url
 from paint.engine import effective_settings
 from paint.run_setup import prepare_data, resolve_config, run_name
 from paint.stages import PRESETS, config_class
@@ -24,10 +25,6 @@ def keep_ray_local() -> None:
     """Call before the first `import ray` of a process: Ray reads this once, at import, and a local Ray then stays
     on 127.0.0.1 (docs/DESIGN.md, "Ray on one machine"); a value the user set wins."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
-
-def _is_uri(path: str) -> bool:
-    return "://" in path
 
 
 def _train_worker(loop_config: dict) -> None:
@@ -58,7 +55,7 @@ def _train_worker(loop_config: dict) -> None:
     validator = make_validator(cfg) if cfg.train.val_units > 0 else None
     if loop_config.get("report_settings"):
         validator = _with_settings(validator)
-    fit(cfg, rank, world, report, loop_config["log_dir"], loop_config["shards"], resume=resume,
+    fit(cfg, rank, world, report, loop_config["log_dir"], resume=resume,
         launch_time=loop_config["launch_time"], validator=validator)
 
 
@@ -82,9 +79,9 @@ def ensure_ray() -> None:
             ray.init(address="local", dashboard_host="127.0.0.1")  # never join a stray cluster
 
 
-def build_trainer(cfg, shards: str, launch_time: float | None = None, callbacks: list | None = None,
+def build_trainer(cfg, launch_time: float | None = None, callbacks: list | None = None,
                   report_settings: bool = False):
-    """The TorchTrainer for `cfg` on `shards` (from `prepare_data`) and its log folder; Ray must be running.
+    """The TorchTrainer for `cfg` (its data resolved by `prepare_data`) and its log folder; Ray must be running.
     `callbacks` join the Train RunConfig (e.g. Tune's reporting); `report_settings` adds `effective_settings`
     to every epoch's metrics. The run lives in run.storage_path/run.name: a second trainer of the same name
     resumes from that run's latest checkpoint."""
@@ -92,14 +89,14 @@ def build_trainer(cfg, shards: str, launch_time: float | None = None, callbacks:
     from ray.train.torch import TorchTrainer
 
     name = run_name(cfg)
-    storage = cfg.run.storage_path if _is_uri(cfg.run.storage_path) else str(Path(cfg.run.storage_path).resolve())
-    log_dir = Path("runs" if _is_uri(storage) else storage).resolve() / name
+    storage = cfg.run.storage_path if is_url(cfg.run.storage_path) else str(Path(cfg.run.storage_path).resolve())
+    log_dir = Path("runs" if is_url(storage) else storage).resolve() / name
     log_dir.mkdir(parents=True, exist_ok=True)
     scaling = cfg.scaling
     resources = {"CPU": scaling.cpus_per_worker, **({"GPU": scaling.gpus_per_worker} if scaling.use_gpu else {})}
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"stage": cfg.stage, "cfg": to_dict(cfg), "log_dir": str(log_dir), "shards": shards,
+        train_loop_config={"stage": cfg.stage, "cfg": to_dict(cfg), "log_dir": str(log_dir),
                            "launch_time": launch_time or time.time(), "report_settings": report_settings},
         scaling_config=ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
                                      resources_per_worker=resources),
@@ -110,10 +107,10 @@ def build_trainer(cfg, shards: str, launch_time: float | None = None, callbacks:
     return trainer, log_dir
 
 
-def train(cfg, shards: str, launch_time: float | None = None):
+def train(cfg, launch_time: float | None = None):
     """Run `cfg` on Ray Train (connects to RAY_ADDRESS when set, else starts a local Ray). Returns the Result."""
     ensure_ray()
-    trainer, log_dir = build_trainer(cfg, shards, launch_time)
+    trainer, log_dir = build_trainer(cfg, launch_time)
     return trainer.fit(), log_dir
 
 
@@ -151,12 +148,12 @@ def main(stage: str, argv: list[str] | None = None) -> int:
         print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
         return 0
     try:
-        cfg, shards = prepare_data(cfg)
+        cfg = prepare_data(cfg)
     except ConfigError as exc:
         print(f"train_{stage}: error: {exc}", file=sys.stderr)
         return 2
     try:
-        result, log_dir = train(cfg, shards, launch_time)
+        result, log_dir = train(cfg, launch_time)
     except Exception as exc:  # Ray wraps worker errors; show the root cause in one line
         print(f"train_{stage}: error: training failed: {root_cause(exc)}", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from paint.checkpoint import load_checkpoint
 from paint.config import ConfigError, apply_overrides, load_yaml
-from paint.data.shardspec import StreamError, expand_urls
+from paint.data.shardspec import StreamError, absolute_spec, expand_urls, is_remote
 from paint.stages import config_class, make_config
 
 DEFAULT_DATA = Path("shards/data/synth")   # the embedded synthetic set, built on first use
@@ -39,10 +39,6 @@ def check_config(cfg) -> None:
                           f"{cfg.data.batches_per_epoch} (checkpoints fall between accumulation windows)")
     if cfg.scaling.num_workers < 1:
         raise ConfigError(f"scaling.num_workers must be ≥ 1, got {cfg.scaling.num_workers}")
-    if cfg.train.mixed_precision not in ("no", "bf16", "fp16"):
-        raise ConfigError(f"train.mixed_precision must be no, bf16 or fp16, got {cfg.train.mixed_precision!r}")
-    if cfg.optim.schedule not in ("constant", "linear", "cosine"):
-        raise ConfigError(f"optim.schedule must be constant, linear or cosine, got {cfg.optim.schedule!r}")
     if cfg.train.val_units < 0:
         raise ConfigError(f"train.val_units must be ≥ 0, got {cfg.train.val_units}")
     if cfg.train.val_units > 0 and cfg.data.shards and not cfg.data.val_shards:
@@ -66,22 +62,25 @@ def run_name(cfg) -> str:
     return cfg.run.name or f"{cfg.stage}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def prepare_data(cfg) -> tuple:
-    """(cfg, train shards) ready for workers that run elsewhere: the embedded synthetic set built when no
-    data.shards is given (its val split then validates), local shard specs expanded to absolute file lists
-    (URLs and pipe: commands are read only by the workers). Raises ConfigError naming the bad data key."""
+def prepare_data(cfg):
+    """`cfg` with its data resolved once, for workers that run elsewhere: data.shards (the embedded synthetic set,
+    built when none is given; its val split then validates) and data.val_shards with every local path absolute,
+    their train and val splits checked to hold shards. URLs and pipe: commands stay as given: only the workers read
+    them. Raises ConfigError naming the bad data key."""
     shards = cfg.data.shards or str(ensure_default_shards())
     try:  # local shard specs are checked here, fast; URLs and pipe: commands are read only by the workers
-        if not any(marker in shards for marker in ("://", "pipe:")):  # absolute: workers run elsewhere
-            shards = ",".join(expand_urls(shards, split="train"))
+        if not is_remote(shards):
+            expand_urls(shards, split="train")
     except StreamError as exc:
         raise ConfigError(f"data.shards: {exc}") from None
+    shards = absolute_spec(shards)
     if not cfg.data.val_shards and not cfg.data.shards:
         cfg = apply_overrides(cfg, {"data.val_shards": str(DEFAULT_DATA.resolve())})
-    if cfg.train.val_units > 0 and not any(marker in cfg.data.val_shards for marker in ("://", "pipe:")):
+    cfg = apply_overrides(cfg, {"data.shards": shards})
+    if cfg.train.val_units > 0 and not is_remote(cfg.data.val_shards):
         try:  # validation runs in the workers, whose working directory differs: absolute paths
-            val = ",".join(expand_urls(cfg.data.val_shards, split="val"))
+            expand_urls(cfg.data.val_shards, split="val")
         except StreamError as exc:
             raise ConfigError(f"data.val_shards: {exc}") from None
-        cfg = apply_overrides(cfg, {"data.val_shards": val})
-    return cfg, shards
+        cfg = apply_overrides(cfg, {"data.val_shards": absolute_spec(cfg.data.val_shards)})
+    return cfg

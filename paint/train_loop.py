@@ -77,7 +77,7 @@ class _Logger:
             self.tb.close()
 
 
-def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path, train_shards: str,
+def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path,
         resume: dict | None = None, launch_time: float | None = None,
         validator: Callable[[Engine], dict] | None = None) -> Engine:
     """Train `cfg.stage` on this rank. `resume` is a loaded checkpoint payload (or None for a fresh run).
@@ -107,7 +107,7 @@ def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path
     (log_dir / "workers" / f"rank{rank}.pid").write_text(str(os.getpid()))  # fault-injection tests kill these
     try:
         for epoch in range(start_epoch, cfg.train.epochs):
-            _run_epoch(engine, stage, cfg, rank, world_size, epoch, train_shards, logger, reporter, launch_time,
+            _run_epoch(engine, stage, cfg, rank, world_size, epoch, logger, reporter, launch_time,
                        validator)
             launch_time = None
     finally:
@@ -115,10 +115,10 @@ def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path
     return engine
 
 
-def _run_epoch(engine, stage, cfg, rank, world_size, epoch, shards, logger, reporter, launch_time,
+def _run_epoch(engine, stage, cfg, rank, world_size, epoch, logger, reporter, launch_time,
                validator=None) -> None:
     seed_everything(cfg.train.seed + 1_000_003 * (epoch + 1) + 7919 * rank)
-    loader = train_loader(stage.unit, cfg.data, rank, world_size, shards=shards, epoch=epoch)
+    loader = train_loader(stage.unit, cfg.data, rank, world_size, shards=cfg.data.shards, epoch=epoch)
     meter, sums, count, last_batch = Throughput(), {}, 0, None
     consumed = [] if epoch == 0 else None  # this rank's unit keys in epoch 0: evidence of the data split
     wait_start = time.perf_counter()

@@ -53,3 +53,20 @@ def test_yaml_round_trip(tmp_path):
         load_yaml(Root, tmp_path / "bad.yaml")
     with pytest.raises(ConfigError, match="does not exist"):
         load_yaml(Root, tmp_path / "missing.yaml")
+
+
+def test_overrides_replace_only_the_path_they_name_and_literals_are_checked_on_load(tmp_path):
+    from paint.stages import make_config
+
+    cfg = make_config("tsn", "tiny")
+    new = apply_overrides(cfg, ["optim.lr_g=0.01", "train.mixed_precision=bf16"])
+    assert new.optim.lr_g == 0.01 and new.train.mixed_precision == "bf16" and cfg.optim.lr_g != 0.01
+    assert new.loss is cfg.loss and new.data is cfg.data and new.model is cfg.model   # untouched sections kept
+    for override, words in (("optim.schedule=cosin", "'optim.schedule': 'cosin' is not one of"),
+                            ("train.mixed_precision=fp8", "'train.mixed_precision': 'fp8' is not one of")):
+        with pytest.raises(ConfigError, match=words):
+            apply_overrides(cfg, [override])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  schedule: step\n")
+    with pytest.raises(ConfigError, match="'optim.schedule': 'step' is not one of"):
+        load_yaml(type(cfg), bad, base=cfg)

@@ -32,7 +32,7 @@ def tsn_run(tiny_shards, tmp_path_factory) -> Path:      # noqa: F811
             shutil.copytree(folder, saved[-1])
     threads = torch.get_num_threads()
     try:
-        fit(cfg, 0, 1, reporter, run / "log", str(tiny_shards))
+        fit(cfg, 0, 1, reporter, run / "log")
     finally:
         torch.set_num_threads(threads)
     assert len(saved) == EPOCHS

@@ -52,7 +52,7 @@ def train_tiny(stage: str, shards: Path, root: Path, *extra: str) -> tuple[Path,
             shutil.copytree(folder, target)
     threads = torch.get_num_threads()
     try:
-        fit(cfg, 0, 1, reporter, root / stage / "log", str(shards),   # the validator as paint/ray_train.py builds it
+        fit(cfg, 0, 1, reporter, root / stage / "log",   # the validator as paint/ray_train.py builds it
             validator=make_validator(cfg) if cfg.train.val_units > 0 else None)
     finally:
         torch.set_num_threads(threads)

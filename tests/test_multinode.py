@@ -107,7 +107,7 @@ def test_two_nodes_one_worker_each_read_disjoint_shards(shards, two_node_cluster
         f"data.shards={shards}", f"scaling.num_workers={WORLD}", "scaling.cpus_per_worker=1",
         f"data.loader_workers={LOADER_WORKERS}", f"data.batches_per_epoch={BATCHES}", "train.epochs=1",
         "train.threads=1", f"run.storage_path={tmp_path / 'runs'}", "run.name=mn"])
-    result, log_dir = train(cfg, str(shards))
+    result, log_dir = train(cfg)
 
     assert result.error is None
     assert result.checkpoint is not None and (Path(result.checkpoint.path) / "state.pt").is_file()

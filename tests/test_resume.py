@@ -54,7 +54,7 @@ def run_fit(cfg, folder: Path, shards: Path, resume: Path | None = None, stop_af
     recorder = Recorder(folder, stop_after)
     payload = load_checkpoint(resume, stage="tsn") if resume is not None else None
     try:
-        fit(cfg, 0, 1, recorder, folder / "log", str(shards), resume=payload)
+        fit(cfg, 0, 1, recorder, folder / "log", resume=payload)
     except Interrupted:
         pass
     return recorder

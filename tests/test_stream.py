@@ -241,3 +241,13 @@ def test_a_folder_without_the_split_fails_naming_folder_and_split(shard_sets, sp
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(StreamError, match="cannot read .*manifest.json"):
         expand_urls(str(tmp_path), "train")
+
+
+@pytest.mark.parametrize("spec, remote", [
+    ("shards/data/synth", False), ("a-{000..003}.tar,b.tar", False), ("file:///data/a.tar", False),
+    ("C:\\data\\a.tar", False), ("x-{a,b}.tar", False), ("s3://bucket/a.tar", True),
+    ("local.tar,https://host/b.tar", True), ("pipe:cat a.tar", True), ("gs://b/{0..3}.tar", True),
+])
+def test_one_rule_says_which_specs_are_read_remotely(spec, remote):
+    from paint.data.shardspec import is_remote
+    assert is_remote(spec) is remote

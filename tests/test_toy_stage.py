@@ -123,7 +123,7 @@ def test_a_stage_defined_outside_paint_trains_is_evaluated_with_its_floor_and_ha
         if folder is not None:
             kept["checkpoint"] = shutil.copytree(folder, tmp_path / "run" / "checkpoint_000001")
     start = {k: v.clone() for k, v in build_stage(cfg).build_generator().state_dict().items()}
-    engine = fit(cfg, 0, 1, reporter, tmp_path / "log", str(tiny_shards))
+    engine = fit(cfg, 0, 1, reporter, tmp_path / "log")
     assert engine.step_count == 2
     trained = engine.inference_generator().state_dict()
     assert any(not torch.equal(start[k], trained[k].cpu()) for k in start), "2 steps changed no weight"

@@ -237,14 +237,14 @@ def test_a_resumed_run_trains_with_its_own_learning_rates_and_loss_weights(tiny_
         if folder is not None:
             kept["checkpoint"] = Path(shutil.copytree(folder, tmp_path / "epoch1"))
 
-    fit(cfg, 0, 1, keep, tmp_path / "first", str(tiny_shards))
+    fit(cfg, 0, 1, keep, tmp_path / "first")
     payload = load_checkpoint(kept["checkpoint"], stage="tsn")
     assert payload["engine"]["opt_g"]["param_groups"][0]["lr"] == cfg.optim.lr_g
     mutated = apply_overrides(cfg, {"train.epochs": 2, "optim.lr_g": 3e-4, "optim.d_to_g_lr": 3.0,
                                     "loss.l1": 2.5, "loss.style": 80.0})
     reports = []
     engine = fit(mutated, 0, 1, lambda metrics, folder: reports.append(metrics), tmp_path / "second",
-                 str(tiny_shards), resume=payload, validator=lambda engine: effective_settings(engine))
+                 resume=payload, validator=lambda engine: effective_settings(engine))
     assert [r["epoch"] for r in reports] == [2] and reports[0]["step"] == 4    # continued from step 2
     settings = effective_settings(engine)
     assert settings["optim/lr_g"] == 3e-4 != cfg.optim.lr_g

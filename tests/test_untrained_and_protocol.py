@@ -72,7 +72,7 @@ def test_untrained_generator_is_the_one_a_training_run_starts_from(stage, tmp_pa
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=0))   # build the run, train nothing
     threads = torch.get_num_threads()
     try:
-        engine = fit(cfg, 0, 1, lambda metrics, folder: None, tmp_path / "log", "")
+        engine = fit(cfg, 0, 1, lambda metrics, folder: None, tmp_path / "log")
     finally:
         torch.set_num_threads(threads)
     assert engine.step_count == 0

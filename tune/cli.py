@@ -63,13 +63,14 @@ def plan(args) -> "object":
     UsageError, SpaceError or ConfigError (one line each)."""
     from paint.config import apply_overrides, parse_override, to_dict
     from paint.run_setup import check_config, prepare_data, resolve_config
+    from paint.data.shardspec import is_url
     from paint.stages import stage_class, stage_names
     from tune.search_space import apply_fixed, check_space, load_space, shipped_space
     from tune.sweep import SweepSpec, has_sweep
 
     if not args.stage:
         raise UsageError(f"--stage is needed ({', '.join(stage_names())}) unless --resume continues a sweep")
-    if "://" in args.out:
+    if is_url(args.out):
         raise UsageError(f"--out {args.out}: give a folder (on a filesystem every node mounts), not a URI")
     if has_sweep(args.out):
         raise UsageError(f"{args.out} already holds a sweep; add --resume to continue it, or choose another --out")
@@ -95,13 +96,13 @@ def plan(args) -> "object":
                          "the space's fixed section or as an override")
     if args.scheduler == "pbt" and args.num_samples * _grid_size(space) < 2:
         raise UsageError("PBT needs a population: --num-samples 2 or more")
-    prepared, shards = prepare_data(cfg)
-    runtime = {"data.val_shards": prepared.data.val_shards}
+    prepared = prepare_data(cfg)
+    runtime = {"data.shards": prepared.data.shards, "data.val_shards": prepared.data.val_shards}
     if args.scheduler == "pbt":  # PBT copies trials from checkpoints: one per epoch
         runtime["train.checkpoint_every_epochs"] = 1
     return SweepSpec(stage=args.stage, base=to_dict(cfg), space=space.to_dict(), scheduler=args.scheduler,
                      metric=args.metric, mode=args.mode or METRICS[args.metric], num_samples=args.num_samples,
-                     out=str(Path(args.out).resolve()), shards=shards, runtime=runtime,
+                     out=str(Path(args.out).resolve()), runtime=runtime,
                      max_concurrent=args.max_concurrent, grace_period=args.grace_period,
                      reduction_factor=args.reduction_factor, perturbation_interval=args.perturbation_interval,
                      quantile_fraction=args.quantile_fraction, pbt_synch=args.pbt_synch)

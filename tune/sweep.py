@@ -29,8 +29,8 @@ PBT_CHECKPOINTS_KEPT = 4    # per trial; PBT copies from a trial's latest, so mo
 @dataclasses.dataclass
 class SweepSpec:
     """What a sweep runs; saved as OUT/sweep.yaml. `base` is the full resolved config every trial starts from
-    (preset, --config, the space's fixed values, command-line overrides); `shards` and `runtime` are the
-    prepared data (absolute paths for workers on any node)."""
+    (preset, --config, the space's fixed values, command-line overrides); `runtime` holds the prepared data
+    (data.shards and data.val_shards as absolute paths for workers on any node)."""
     stage: str
     base: dict
     space: dict
@@ -39,7 +39,6 @@ class SweepSpec:
     mode: str
     num_samples: int
     out: str
-    shards: str
     runtime: dict
     max_concurrent: int = 0          # 0 = as many as the cluster's resources fit
     grace_period: int = 1            # ASHA: epochs every trial gets before it can be stopped
@@ -61,7 +60,7 @@ class SweepSpec:
 
     def trial_spec(self) -> dict:
         """What every trial receives (plain values only)."""
-        return {"stage": self.stage, "base": self.base, "shards": self.shards, "runtime": dict(self.runtime),
+        return {"stage": self.stage, "base": self.base, "runtime": dict(self.runtime),
                 "train_storage": str(self.train_storage), "tune_checkpoints": self.scheduler == "pbt"}
 
     def save(self) -> Path:
@@ -75,7 +74,10 @@ class SweepSpec:
     @classmethod
     def load(cls, out: str | Path) -> "SweepSpec":
         path = Path(out) / SPEC_FILE
-        return cls(**yaml.safe_load(path.read_text()))
+        values = yaml.safe_load(path.read_text())
+        if "shards" in values:   # a sweep saved before the shards joined the runtime config
+            values["runtime"] = {"data.shards": values.pop("shards"), **values["runtime"]}
+        return cls(**values)
 
 
 def has_sweep(out: str | Path) -> bool:

@@ -101,7 +101,7 @@ class PaintTrial(Trainable):
         check_config(cfg)
         self.cfg = cfg
         self.queue = Queue(maxsize=1, actor_options={"num_cpus": 0})
-        trainer, self.log_dir = build_trainer(cfg, self.spec["shards"], callbacks=[_forward_callback(self.queue)],
+        trainer, self.log_dir = build_trainer(cfg, callbacks=[_forward_callback(self.queue)],
                                               report_settings=True)
 
         def fit() -> None:

@@ -79,6 +79,24 @@ def _split_top_level(spec: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def is_url(item: str) -> bool:
+    """A URL (scheme://…, also s3://) or a `pipe:` command, not a local path ("file:" paths and "C:\\" stay
+    local): the one test of what only a reader on the other side can check."""
+    return bool(_SCHEME.match(item)) and not item.startswith("file:")
+
+
+def is_remote(spec: str) -> bool:
+    """Whether any comma-separated item of a shard spec is read remotely (a URL or a pipe: command)."""
+    return any(is_url(part) for part in _split_top_level(spec))
+
+
+def absolute_spec(spec: str) -> str:
+    """The same spec with every local item made absolute (for readers in another working directory); URLs and
+    pipe: commands unchanged. Nothing is expanded: a folder stays a folder, a pattern a pattern."""
+    return ",".join(part if is_url(part) or part.startswith("file:") else os.path.abspath(os.path.expanduser(part))
+                    for part in _split_top_level(spec))
+
+
 def _split_in_folder(folder: str, split: str, spec: str) -> list[str]:
     """Paths of one split's shards in a writer folder: its manifest's brace pattern, else `<split>-*.tar`.
     Raises StreamError naming the folder and split when there are none."""
@@ -150,7 +168,7 @@ def expand_urls(spec: str, split: str | None = None) -> list[str]:
                 continue
             if item.startswith("s3://"):
                 urls.append(f"pipe:aws s3 cp {item} -")  # webdataset 1.0 gopen has no s3 handler
-            elif _SCHEME.match(item) and not item.startswith("file:"):
+            elif is_url(item):
                 urls.append(item)
             else:
                 urls.extend(_expand_local(item, spec, split, missing))
