@@ -12,6 +12,7 @@ import torch
 
 from paint.config import dump_yaml, to_dict
 from paint.io import write_bytes_atomic
+from paint.weights import load_failure
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.yaml"
@@ -78,9 +79,9 @@ def load_checkpoint(folder: str | Path, stage: str | None = None, map_location: 
         raise CheckpointError(f"checkpoint {str(folder)!r} not found (expected a folder holding {STATE_FILE})")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    except Exception as exc:   # never retried unsafely: the file is refused, with the reason in a few words
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read: {load_failure(exc)}; point at a "
+                              f"checkpoint folder a PAINT training run wrote") from None
     if not isinstance(payload, dict) or "engine" not in payload or "stage" not in payload:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a PAINT training checkpoint")
     if stage is not None and payload["stage"] != stage:

@@ -154,7 +154,15 @@ def _unpickler_reason(exc: BaseException) -> str:
         tail = [line.strip() for line in text.split(marker, 1)[1].splitlines() if line.strip()]
         if tail:
             return tail[0].split(" was not an allowed global")[0]
-    return _first_line(exc)
+    first = _first_line(exc)
+    return "refused by weights_only loading" if "weights_only" in first or "can still be loaded" in first else first
+
+
+def load_failure(exc: BaseException) -> str:
+    """Why torch.load(weights_only=True) failed, in a few words, never repeating torch's advice to load unsafely."""
+    if isinstance(exc, pickle.UnpicklingError):
+        return f"it holds Python objects other than tensors, which are never unpickled ({_unpickler_reason(exc)[:160]})"
+    return f"damaged or not a torch file ({type(exc).__name__}: {_unpickler_reason(exc)[:160]})"
 
 
 def _first_line(exc: BaseException) -> str:

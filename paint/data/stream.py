@@ -142,7 +142,7 @@ class _UnitStream(IterableDataset):
             message = " ".join(str(a) for a in exn.args if a is not None) or type(exn).__name__
             if self.strict:
                 raise _BadSample(f"unreadable shard data ({type(exn).__name__}: {message}); fix or rebuild the "
-                                 "shard, or evaluate with strict=False to skip it")
+                                 "shard, or skip bad samples (paint-eval --skip-bad)")
             stats.add_bad("tar", "?", f"{type(exn).__name__}: {message}")
             if stats.bad_total <= _WORKER_LOG_LIMIT:
                 log.warning("skipping unreadable shard data: %s: %s", type(exn).__name__, message)
@@ -158,7 +158,7 @@ class _UnitStream(IterableDataset):
         except Exception as exc:  # ContractError, or anything a broken member provokes
             if self.strict:
                 raise _BadSample(f"bad sample {key!r} in {raw.get('__url__', '?')}: {exc} (fix or rebuild the "
-                                 "shard, or evaluate with strict=False to skip bad samples)") from None
+                                 "shard, or skip bad samples: paint-eval --skip-bad)") from None
             stats.add_bad(_reason(exc), key, str(exc))
             if stats.bad_total <= _WORKER_LOG_LIMIT:
                 log.warning("skipping bad sample %r (%s): %s", key, _reason(exc), exc)
