@@ -8,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from paint.checkpoint import load_checkpoint
+from paint.checkpoint import CONFIG_FILE, STATE_FILE, load_checkpoint
 from paint.config import ConfigError, apply_overrides, load_yaml
-from paint.data.shardspec import StreamError, absolute_spec, expand_urls, is_remote
+from paint.config_checks import check_resolution, check_reused_run, check_storage, check_values
+from paint.data.shardspec import StreamError, absolute_spec, expand_urls, is_remote, is_url
 from paint.stages import config_class, make_config
 
 DEFAULT_DATA = Path("shards/data/synth")   # the embedded synthetic set, built on first use
@@ -31,7 +32,8 @@ def resolve_config(stage: str, preset: str = "small", config_file: str | None = 
 
 
 def check_config(cfg) -> None:
-    """Sanity checks that would otherwise fail late inside a worker."""
+    """The validation pass (`--dry-run` runs exactly this): everything that would otherwise fail late inside a
+    worker, refused here in one line naming the key (paint.config_checks)."""
     if cfg.data.batch_size < 1 or cfg.data.batches_per_epoch < 1 or cfg.train.epochs < 1:
         raise ConfigError("data.batch_size, data.batches_per_epoch and train.epochs must be ≥ 1")
     if cfg.train.grad_accum < 1 or cfg.data.batches_per_epoch % cfg.train.grad_accum:
@@ -44,8 +46,15 @@ def check_config(cfg) -> None:
     if cfg.train.val_units > 0 and cfg.data.shards and not cfg.data.val_shards:
         raise ConfigError("train.val_units needs data.val_shards (the shards to validate on); set it or "
                           "train.val_units=0")
+    check_values(cfg)
+    check_resolution(cfg)
+    check_storage(cfg)
+    if cfg.run.name and not is_url(cfg.run.storage_path):
+        check_reused_run(cfg, Path(cfg.run.storage_path).expanduser().absolute() / cfg.run.name / CONFIG_FILE)
     if cfg.run.resume_from:
         load_checkpoint(cfg.run.resume_from, stage=cfg.stage)  # fail now, not in a worker
+        folder = Path(cfg.run.resume_from)
+        check_reused_run(cfg, (folder.parent if folder.name == STATE_FILE else folder) / CONFIG_FILE)
 
 
 def ensure_default_shards(folder: Path = DEFAULT_DATA, products: int = DEFAULT_PRODUCTS) -> Path:

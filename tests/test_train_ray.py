@@ -147,9 +147,18 @@ def assert_refused(result, *words: str) -> None:
     (["train.epochs=three"], ["train.epochs", "three"]),
     (["scaling.num_workers=0"], ["scaling.num_workers"]),
     (["run.resume_from=/no/such/checkpoint"], ["/no/such/checkpoint"]),
+    # values that used to be found only inside Ray workers (and retried): the validation pass refuses them
+    (["data.resolution=63"], ["data.resolution=63", "multiple of 16"]),
+    (["optim.lr_g=-1e-3"], ["optim.lr_g", "> 0"]),
+    (["optim.lr_g=nan"], ["optim.lr_g", "finite"]),
+    (["run.storage_path=/proc/paint-runs"], ["run.storage_path", "/proc/paint-runs"]),
+    (["run.storage_path={file}"], ["run.storage_path", "is not a folder"]),
+    (["data.resolution=63", "--dry-run"], ["data.resolution=63"]),
 ])
 def test_bad_override_is_refused_before_ray_starts(bad, named, ray_tmp, tmp_path):
     start = time.monotonic()
+    (tmp_path / "a-file").write_text("not a folder")
+    bad = [arg.replace("{file}", str(tmp_path / "a-file")) for arg in bad]
     result = run_script(tiny_args(tmp_path / "shards", tmp_path / "runs", "bad", *bad), tmp_path, ray_tmp,
                         QUICK_TIMEOUT)
     assert_refused(result, *named)
@@ -157,6 +166,17 @@ def test_bad_override_is_refused_before_ray_starts(bad, named, ray_tmp, tmp_path
     assert not os.path.exists(ray_tmp + "/ray"), "Ray was started for a run that was refused"
     assert not (tmp_path / "runs").exists()
     assert result.stdout == ""
+
+
+@pytest.mark.timeout(QUICK_TIMEOUT + 30)
+def test_a_run_name_reused_with_other_networks_is_refused_before_ray(ray_tmp, tmp_path):
+    earlier = tmp_path / "runs" / "bad"
+    earlier.mkdir(parents=True)
+    saved = to_dict(resolve_config("tsn", "tiny", None, ["model.cnum=16"]))
+    (earlier / "config.yaml").write_text(yaml.safe_dump(saved))
+    result = run_script(tiny_args(tmp_path / "shards", tmp_path / "runs", "bad"), tmp_path, ray_tmp, QUICK_TIMEOUT)
+    assert_refused(result, "run.name='bad'", "model.cnum 16 → 8", "another run.name")
+    assert not os.path.exists(ray_tmp + "/ray") and sorted(os.listdir(earlier)) == ["config.yaml"]
 
 
 @pytest.mark.timeout(QUICK_TIMEOUT + 30)

@@ -129,6 +129,11 @@ def _run(levels: nn.ModuleList, x: torch.Tensor) -> list[torch.Tensor]:
     return features
 
 
+def size_multiple(cfg: AFNNetConfig) -> int:
+    """Input sides must be multiples of this (one halving per encoder level)."""
+    return 2 ** cfg.num_downs
+
+
 class FlowGenerator(nn.Module):
     """forward(source_image (B, 3, H, W) in [-1, 1], source_layout (B, 9, H, W), target_layout (B, 9, H, W),
     target_pose (B, 18, H, W) or None) → AFNOutput. Layouts are AFN's 9 merged groups (labels.afn_groups)."""
@@ -161,6 +166,11 @@ class FlowGenerator(nn.Module):
         self.to_rgb = nn.Conv2d(w(0), 3, 3, padding=1, padding_mode=pad)
         self.to_blend = nn.Conv2d(w(0), 1, 3, padding=1, padding_mode=pad) if cfg.pixel_blend else None
         self.texture_gate = nn.Conv2d(w(0), 1, 3, padding=1, padding_mode=pad) if cfg.texture_prior else None
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this (one halving per encoder level)."""
+        return size_multiple(self.cfg)
 
     def forward(self, source_image: torch.Tensor, source_layout: torch.Tensor, target_layout: torch.Tensor,
                 target_pose: torch.Tensor | None = None) -> AFNOutput:

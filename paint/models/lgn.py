@@ -73,6 +73,11 @@ def depth_for(resolution: int, cfg: LGNNetConfig) -> int:
     return depth
 
 
+def size_multiple(cfg: LGNNetConfig, resolution: int) -> int:
+    """Input sides must be multiples of this: the U-Net's and the part encoder's halvings."""
+    return max(2 ** depth_for(resolution, cfg), 2 ** (cfg.encoder_blocks + 1))
+
+
 class _Film(nn.Module):
     """x·(1 + γ(z)) + β(z), per channel."""
 
@@ -139,6 +144,11 @@ class LayoutGenerator(nn.Module):
                                outermost=i == 0, innermost=i == self.levels - 1)
         self.net, self.limb_width = level, cfg.limb_width
 
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this (one halving per U-Net level)."""
+        return 2 ** self.levels
+
     def forward(self, pose: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         for side in pose.shape[-2:]:
             check_divisible(side, 2 ** self.levels, "LGN generator")
@@ -201,6 +211,11 @@ class PartEncoder(nn.Module):
         self.mu = nn.Linear(widths[cfg.encoder_blocks], cfg.nz_per_part)
         self.logvar = nn.Linear(widths[cfg.encoder_blocks], cfg.nz_per_part)
         self.blocks = cfg.encoder_blocks
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this."""
+        return 2 ** (self.blocks + 1)
 
     def forward(self, parts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, P, 4, H, W) part tensors → (mu, logvar), each (B, P·nz_per_part)."""

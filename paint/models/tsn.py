@@ -144,6 +144,11 @@ class TextureAttention(nn.Module):
         return self.fuse(out)
 
 
+def size_multiple(cfg: TSNNetConfig) -> int:
+    """Input sides must be multiples of this (one halving per layout encoder level)."""
+    return 2 ** cfg.num_downs
+
+
 class TextureGenerator(nn.Module):
     """forward(layout (B, 20, H, W) one-hot, patches {region: (B, 3, P, P) in [-1, 1]},
     masks {region: (B, 1, P, P) {0, 1}}) → design (B, 3, H, W) in [-1, 1].
@@ -255,6 +260,11 @@ class TextureGenerator(nn.Module):
             logits = logits + prior_logits(prior)
         rgb = torch.tanh(logits)
         return rgb.view(count + 1, batch, *rgb.shape[1:])
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this (one halving per layout encoder level)."""
+        return size_multiple(self.cfg)
 
     def forward(self, layout: torch.Tensor, patches: Mapping[str, torch.Tensor],
                 masks: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from paint import losses as L
 from paint.config import DataConfig, OptimConfig, StageConfig, TrainConfig
 from paint.data.labels import afn_groups
-from paint.models.afn import AFNNetConfig, build_afn_discriminator, build_afn_generator
+from paint.models.afn import AFNNetConfig, build_afn_discriminator, build_afn_generator, size_multiple
 from paint.stages.appearance import AppearanceLosses
 from paint.stages.base import Stage, to_unit_range
 from paint.stages.visuals import groups_picture
@@ -61,6 +61,9 @@ class AFNStage(Stage):
 
     def build_generator(self):
         return build_afn_generator(self.cfg.model)
+
+    def size_multiple(self):
+        return size_multiple(self.cfg.model)
 
     def build_discriminator(self):
         return build_afn_discriminator(self.cfg.model)

@@ -36,6 +36,13 @@ class Stage(ABC):
     def __init__(self, cfg):
         self.cfg = cfg
 
+    def size_multiple(self) -> int:
+        """The resolution must be a multiple of this. Default: the generator's own answer (its `size_multiple`;
+        none declared: 1), asked of a generator built on the meta device (no memory, no weights); the PAINT stages
+        answer from their networks' rule without building. ValueError when the networks cannot be built."""
+        with torch.device("meta"):
+            return int(getattr(self.build_generator(), "size_multiple", 1))
+
     @classmethod
     def target_key(cls) -> str:
         """The batch key of the ground truth an output is compared with."""

@@ -13,7 +13,7 @@ from paint import losses as L
 from paint.config import DataConfig, OptimConfig, StageConfig, TrainConfig
 from paint.data.labels import one_hot
 from paint.models.lgn import (LGNNetConfig, build_lgn_discriminator, build_lgn_encoder, build_lgn_generator,
-                              reparameterize)
+                              reparameterize, size_multiple as lgn_size_multiple)
 from paint.stages.base import Stage
 from paint.stages.visuals import layout_picture, pose_picture
 
@@ -66,6 +66,11 @@ class LGNModel(nn.Module):
         super().__init__()
         self.generator = build_lgn_generator(cfg, resolution)
         self.encoder = build_lgn_encoder(cfg)
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this (both branches' halvings)."""
+        return max(self.generator.size_multiple, self.encoder.size_multiple)
 
     @property
     def nz(self) -> int:
@@ -130,6 +135,9 @@ class LGNStage(Stage):
         """Reconstruction with the posterior mean of the ground-truth parts (the original's mIoU protocol)."""
         mu, _ = g.encoder.encode_parts(one_hot(batch["layout"]))
         return g.generator(batch["pose"], mu)
+
+    def size_multiple(self):
+        return lgn_size_multiple(self.cfg.model, self.cfg.data.resolution)
 
     @torch.no_grad()
     def sample(self, g, batch, z):

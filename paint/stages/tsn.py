@@ -9,7 +9,7 @@ import torch
 
 from paint.config import DataConfig, OptimConfig, StageConfig, TrainConfig
 from paint.data.labels import one_hot
-from paint.models.tsn import REGIONS, TSNNetConfig, build_tsn_discriminator, build_tsn_generator
+from paint.models.tsn import REGIONS, TSNNetConfig, build_tsn_discriminator, build_tsn_generator, size_multiple
 from paint.stages.appearance import AppearanceLosses
 from paint.stages.base import Stage, to_unit_range
 from paint.stages.visuals import layout_picture, patch_picture
@@ -58,6 +58,9 @@ class TSNStage(Stage):
 
     def build_generator(self):
         return build_tsn_generator(self.cfg.model)
+
+    def size_multiple(self):
+        return size_multiple(self.cfg.model)
 
     def build_discriminator(self):
         return build_tsn_discriminator(self.cfg.model)
