@@ -16,13 +16,14 @@ import html
 import io
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from paint.io import write_bytes_atomic
 
 GRID = "grid.png"
 PAGE = "index.html"
@@ -74,16 +75,6 @@ def to_uint8_hwc(picture, where: str = "picture") -> np.ndarray:
     else:
         raise GalleryError(f"{where} has dtype {array.dtype}; pass float in [0, 1] or uint8")
     return np.repeat(array, 3, axis=-1) if array.shape[-1] == 1 else array
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _png_bytes(image: Image.Image) -> bytes:
@@ -187,8 +178,8 @@ def write_gallery(out_dir: str | os.PathLike, rows_of_pictures: Sequence[Sequenc
         sources.append([None if p is None else f"{IMAGES}/{r:04d}_{name}.png" for p, name in zip(row, names)])
         for picture, src in zip(row, sources[-1]):
             if picture is not None:
-                _write_atomic(out / src, _png_bytes(Image.fromarray(picture)))
-    _write_atomic(out / GRID, _png_bytes(_grid(pictures, columns, title, keys[:count])))
-    _write_atomic(out / PAGE, _page(title, columns, keys[:count], sources).encode("utf-8"))
+                write_bytes_atomic(out / src, _png_bytes(Image.fromarray(picture)))
+    write_bytes_atomic(out / GRID, _png_bytes(_grid(pictures, columns, title, keys[:count])))
+    write_bytes_atomic(out / PAGE, _page(title, columns, keys[:count], sources).encode("utf-8"))
     return Gallery(html=out / PAGE, grid=out / GRID,
                    images=[[None if s is None else out / s for s in row] for row in sources])

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from paint.io import write_text_atomic
+
 T = TypeVar("T")
 
 
@@ -251,10 +253,7 @@ def load_yaml(cls: type[T], path: str | Path, base: T | None = None) -> T:
 
 def dump_yaml(cfg: Any, path: str | Path) -> None:
     """Write the resolved config as YAML, atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
+    write_text_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 @dataclasses.dataclass

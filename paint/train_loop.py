@@ -22,6 +22,7 @@ from paint.checkpoint import save_checkpoint
 from paint.config import dump_yaml
 from paint.data.stream import train_loader
 from paint.engine import Engine, Throughput, make_accelerator, seed_everything
+from paint.io import atomic_path, write_text_atomic
 from paint.stages import build_stage
 
 Reporter = Callable[[dict, "Path | None"], None]
@@ -41,9 +42,8 @@ def grid_picture(pictures: dict[str, torch.Tensor], samples: int = GRID_SAMPLES)
 def save_png(image: torch.Tensor, path: Path) -> None:
     """(3, H, W) in [0, 1] → PNG, written under a temporary name then renamed."""
     array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    tmp = path.with_name(path.name + ".partial")
-    Image.fromarray(array).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")
 
 
 class _Logger:
@@ -148,9 +148,7 @@ def _run_epoch(engine, stage, cfg, rank, world_size, epoch, shards, logger, repo
         wait_start = time.perf_counter()
     if consumed is not None:  # workers/rank<k>.keys: one unit key ("<product>/<view>…") a line
         keys_file = logger.log_dir / "workers" / f"rank{rank}.keys"
-        partial = keys_file.with_name(keys_file.name + ".partial")
-        partial.write_text("".join(f"{k}\n" for k in consumed))
-        os.replace(partial, keys_file)
+        write_text_atomic(keys_file, "".join(f"{k}\n" for k in consumed))
     metrics = _epoch_metrics(engine, sums, count, epoch, loader)
     if validator is not None:
         scores = validator(engine)

@@ -14,9 +14,9 @@ from pathlib import Path
 import webdataset as wds
 
 from paint.data.contract import ProductSample, encode_product
+from paint.io import PendingPath, atomic_path, write_text_atomic
 
 MANIFEST = "manifest.json"
-_TMP = ".partial"
 
 
 def shard_name(split: str, index: int) -> str:
@@ -32,9 +32,7 @@ def sha256_file(path: Path) -> str:
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + _TMP)
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 @dataclass
@@ -44,7 +42,7 @@ class _SplitState:
     products: int = 0
     views: int = 0
     writer: wds.TarWriter | None = None
-    tmp_path: Path | None = None
+    pending: PendingPath | None = None     # the open shard, under its temporary name
     shards: list[dict] = field(default_factory=list)
 
 
@@ -84,18 +82,17 @@ class ShardSetWriter:
             self._close(sample.split, state)
 
     def _open(self, split: str, state: _SplitState) -> None:
-        state.tmp_path = self.out / (shard_name(split, state.index) + _TMP)
-        handle = open(state.tmp_path, "wb")
+        state.pending = atomic_path(self.out / shard_name(split, state.index))
+        handle = open(state.pending.tmp, "wb")
         state.writer = wds.TarWriter(handle, encoder=False, mtime=0.0, user="paint", group="paint", mode=0o444)
         state.writer.own_fileobj = handle  # let TarWriter.close() close the file too
 
     def _close(self, split: str, state: _SplitState) -> None:
         state.writer.close()
-        final = self.out / shard_name(split, state.index)
-        os.replace(state.tmp_path, final)
+        final = state.pending.commit()
         state.shards.append({"name": final.name, "products": state.in_shard, "bytes": final.stat().st_size,
                              "sha256": sha256_file(final)})
-        state.writer, state.tmp_path = None, None
+        state.writer, state.pending = None, None
         state.index += 1
         state.in_shard = 0
 
@@ -106,9 +103,9 @@ class ShardSetWriter:
                     state.writer.close()
                 except Exception:
                     pass
-            if state.tmp_path is not None and state.tmp_path.exists():
-                state.tmp_path.unlink()
-            state.writer, state.tmp_path = None, None
+            if state.pending is not None:
+                state.pending.discard()
+            state.writer, state.pending = None, None
 
     def finish(self, extra: dict | None = None) -> dict:
         """Close open shards and write the manifest; returns it."""
