@@ -24,17 +24,9 @@ import torch.distributed as dist
 from eval.metrics import MetricSuite
 from eval.metrics.fid import load_real_stats
 from paint.data.shardspec import expand_urls
+from paint.io import sha256_file
 
 CACHE_FOLDER = "fid_stats"
-_CHUNK = 1 << 20
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shards_fingerprint(shards: str, split: str | None) -> str:
@@ -42,7 +34,7 @@ def shards_fingerprint(shards: str, split: str | None) -> str:
     digest = hashlib.sha256()
     for url in expand_urls(shards, split):
         path = Path(url)
-        digest.update((_file_sha256(path) if path.is_file() else f"spec:{url}").encode() + b"\n")
+        digest.update((sha256_file(path) if path.is_file() else f"spec:{url}").encode() + b"\n")
     return digest.hexdigest()
 
 

@@ -18,8 +18,9 @@ from braceexpand import braceexpand
 from webdataset.tariterators import group_by_keys, tar_file_iterator
 
 from paint.data.contract import ContractError, decode_product
+from paint.io import sha256_file
 from shards.errors import UserError
-from shards.writer import MANIFEST, sha256_file
+from shards.writer import MANIFEST
 
 _SHARD_NAME = re.compile(r"^([A-Za-z]+)-\d+\.tar$")
 _BOOKKEEPING = ("__key__", "__url__", "__local_path__")

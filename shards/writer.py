@@ -5,7 +5,6 @@ a partial `.tar` that a loader would pick up. Tars are byte-reproducible (fixed 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -14,21 +13,13 @@ from pathlib import Path
 import webdataset as wds
 
 from paint.data.contract import ProductSample, encode_product
-from paint.io import PendingPath, atomic_path, write_text_atomic
+from paint.io import PendingPath, atomic_path, sha256_file, write_text_atomic
 
 MANIFEST = "manifest.json"
 
 
 def shard_name(split: str, index: int) -> str:
     return f"{split}-{index:06d}.tar"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
