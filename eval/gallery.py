@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from paint.images import unit_to_uint8
 from paint.io import write_bytes_atomic
 
 GRID = "grid.png"
@@ -71,7 +73,8 @@ def to_uint8_hwc(picture, where: str = "picture") -> np.ndarray:
         if not (np.isfinite(low) and np.isfinite(high)) or low < -_RANGE_SLACK or high > 1 + _RANGE_SLACK:
             raise GalleryError(f"{where} has values in [{low:.3g}, {high:.3g}]; expected [0, 1] "
                                f"(map [-1, 1] outputs with (x + 1) / 2)")
-        array = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+        native = array.dtype.newbyteorder("=") if array.dtype.itemsize <= 8 else np.float64    # what torch holds
+        array = unit_to_uint8(torch.from_numpy(np.array(array, dtype=native))).numpy()
     else:
         raise GalleryError(f"{where} has dtype {array.dtype}; pass float in [0, 1] or uint8")
     return np.repeat(array, 3, axis=-1) if array.shape[-1] == 1 else array

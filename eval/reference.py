@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from eval.floors.common import FLOOR_STAGES, FloorRequest, train_batches
 from eval.runner import EvalError, Evaluator
-from paint.stages.base import to_unit_range
+from paint.images import to_unit_range
 from paint.stages.visuals import layout_picture
 from paint.validation import Compared
 

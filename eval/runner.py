@@ -34,6 +34,7 @@ from eval.metrics.registry import metric_names
 from eval.real_stats import eval_set_name, use_cache
 from paint.config import DataConfig
 from paint.data.stream import eval_loader
+from paint.images import unit_to_uint8
 from paint.stages.base import Batch, move_batch
 from paint.validation import Compared
 
@@ -160,10 +161,6 @@ def _gather(value: Any) -> list[Any]:
     return out
 
 
-def _as_uint8(picture: torch.Tensor) -> torch.Tensor:
-    return (picture.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-
-
 def evaluate(evaluator: Evaluator, options: EvalOptions, rank: int = 0, world_size: int = 1,
              device: torch.device | str = "cpu") -> EvalResult:
     """Score `evaluator` on this rank's share of the eval units; collective in a torch.distributed group.
@@ -206,7 +203,7 @@ def evaluate(evaluator: Evaluator, options: EvalOptions, rank: int = 0, world_si
                     columns = list(pictures)
                     for i, key in enumerate(batch["key"][:options.gallery_samples - len(gallery_rows)]):
                         gallery_keys.append(key)
-                        gallery_rows.append([_as_uint8(pictures[name][i]) for name in columns])
+                        gallery_rows.append([unit_to_uint8(pictures[name][i].detach().float()).cpu() for name in columns])
                 bar.update(len(batch["key"]))
     finally:
         bar.close()

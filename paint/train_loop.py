@@ -22,6 +22,7 @@ from paint.checkpoint import save_checkpoint
 from paint.config import dump_yaml
 from paint.data.stream import train_loader
 from paint.engine import Engine, Throughput, make_accelerator, seed_everything
+from paint.images import unit_to_uint8
 from paint.io import atomic_path, write_text_atomic
 from paint.stages import build_stage
 
@@ -41,7 +42,7 @@ def grid_picture(pictures: dict[str, torch.Tensor], samples: int = GRID_SAMPLES)
 
 def save_png(image: torch.Tensor, path: Path) -> None:
     """(3, H, W) in [0, 1] → PNG, written under a temporary name then renamed."""
-    array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    array = unit_to_uint8(image).permute(1, 2, 0).numpy()
     with atomic_path(path) as tmp:
         Image.fromarray(array).save(tmp, format="PNG")
 
