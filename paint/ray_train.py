@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from paint.checkpoint import CheckpointError, load_checkpoint
+from paint.data.manifest import MANIFEST
 from paint.data.shardspec import StreamError, expand_urls
 from paint.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from paint.stages import PRESETS, config_class, make_config
@@ -64,7 +65,7 @@ def check_config(cfg) -> None:
 def ensure_default_shards(folder: Path = DEFAULT_DATA, products: int = DEFAULT_PRODUCTS) -> Path:
     """Build the embedded synthetic shards when missing (through the paint-shards tool, which paint/ may not
     import)."""
-    if not (folder / "manifest.json").is_file():
+    if not (folder / MANIFEST).is_file():
         print(f"building the embedded synthetic shards in {folder} ({products} products)", flush=True)
         subprocess.run([sys.executable, "-m", "shards.cli", "synth", "--out", str(folder), "--products",
                         str(products), "--views", "4", "--size", "128", "--seed", "0"], check=True)

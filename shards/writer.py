@@ -5,7 +5,6 @@ a partial `.tar` that a loader would pick up. Tars are byte-reproducible (fixed 
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,17 +12,8 @@ from pathlib import Path
 import webdataset as wds
 
 from paint.data.contract import ProductSample, encode_product
-from paint.io import PendingPath, atomic_path, sha256_file, write_text_atomic
-
-MANIFEST = "manifest.json"
-
-
-def shard_name(split: str, index: int) -> str:
-    return f"{split}-{index:06d}.tar"
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+from paint.data.manifest import manifest_record, shard_name, shard_record, split_record, write_manifest
+from paint.io import PendingPath, atomic_path
 
 
 @dataclass
@@ -80,9 +70,7 @@ class ShardSetWriter:
 
     def _close(self, split: str, state: _SplitState) -> None:
         state.writer.close()
-        final = state.pending.commit()
-        state.shards.append({"name": final.name, "products": state.in_shard, "bytes": final.stat().st_size,
-                             "sha256": sha256_file(final)})
+        state.shards.append(shard_record(state.pending.commit(), state.in_shard))
         state.writer, state.pending = None, None
         state.index += 1
         state.in_shard = 0
@@ -103,19 +91,7 @@ class ShardSetWriter:
         for split, state in self.splits.items():
             if state.writer is not None:
                 self._close(split, state)
-        manifest = {
-            "splits": {split: {"products": s.products, "views": s.views, "shards": s.shards,
-                               "pattern": _pattern(split, len(s.shards))}
-                       for split, s in sorted(self.splits.items())},
-            "image_size": list(self.image_size) if self.image_size else None,
-            **(extra or {}),
-        }
-        write_json_atomic(self.out / MANIFEST, manifest)
+        splits = {split: split_record(split, s.products, s.views, s.shards) for split, s in self.splits.items()}
+        manifest = manifest_record(splits, self.image_size, extra)
+        write_manifest(self.out, manifest)
         return manifest
-
-
-def _pattern(split: str, count: int) -> str:
-    """Brace pattern naming all shards of a split, e.g. train-{000000..000009}.tar."""
-    if count == 1:
-        return shard_name(split, 0)
-    return f"{split}-{{{0:06d}..{count - 1:06d}}}.tar"
