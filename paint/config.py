@@ -66,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0                 # torch intra-op threads per worker; 0 = leave torch's default
     val_units: int = 0               # first N units of data.val_shards scored (L1, SSIM) after every epoch; 0 = off
+    hooks: list[str] = dataclasses.field(default_factory=list)   # "module:function" callbacks (paint/hooks.py)
 
 
 @dataclasses.dataclass

@@ -18,6 +18,7 @@ from paint.checkpoint import CheckpointError, load_checkpoint
 from paint.data.manifest import MANIFEST
 from paint.data.shardspec import StreamError, expand_urls
 from paint.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from paint.hooks import check_hook_paths
 from paint.stages import PRESETS, config_class, make_config
 
 # Ray reads this once, when first imported: keep a local Ray on 127.0.0.1 (docs/DESIGN.md, "Ray on one machine").
@@ -58,6 +59,7 @@ def check_config(cfg) -> None:
     if cfg.train.val_units > 0 and cfg.data.shards and not cfg.data.val_shards:
         raise ConfigError("train.val_units needs data.val_shards (the shards to validate on); set it or "
                           "train.val_units=0")
+    check_hook_paths(cfg.train.hooks)
     if cfg.run.resume_from:
         load_checkpoint(cfg.run.resume_from, stage=cfg.stage)  # fail now, not in a worker
 
@@ -90,9 +92,6 @@ def _train_worker(loop_config: dict) -> None:
     cfg = from_dict(config_class(loop_config["stage"]), loop_config["cfg"])
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-    workers = Path(loop_config["log_dir"]) / "workers"  # which node ran which rank (multi-node tests read it)
-    workers.mkdir(parents=True, exist_ok=True)
-    (workers / f"rank{rank}.node").write_text(ray.get_runtime_context().get_node_id())
     resume = None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:  # Ray restarted the group after a failure, or the run is being restored
@@ -109,7 +108,7 @@ def _train_worker(loop_config: dict) -> None:
     if loop_config.get("report_settings"):
         validator = _with_settings(validator)
     fit(cfg, rank, world, report, loop_config["log_dir"], loop_config["shards"], resume=resume,
-        launch_time=loop_config["launch_time"], validator=validator)
+        launch_time=loop_config["launch_time"], validator=validator, node=ray.get_runtime_context().get_node_id())
 
 
 def effective_settings(engine) -> dict[str, float]:
