@@ -35,6 +35,7 @@ from eval.floors import floor_stages, floors, real_output_floors  # noqa: E402
 from eval.leaderboard import BEATABLE, METRICS, cell_text, metric_value, read_rows  # noqa: E402
 from eval.leaderboard_compare import contest, role_of, role_rank  # noqa: E402
 from paint.checkpoint import STATE_FILE, read_meta  # noqa: E402
+from paint.data.manifest import MANIFEST  # noqa: E402
 from paint.stages import make_config  # noqa: E402
 
 SEED, PRODUCTS, VIEWS, SIZE, UNITS = 0, 2000, 4, 128, 500
@@ -49,7 +50,7 @@ def run(command: list[str]) -> None:
 
 
 def make_data(shards: Path) -> None:
-    if not (shards / "manifest.json").is_file():
+    if not (shards / MANIFEST).is_file():
         run([str(BIN / "paint-shards"), "synth", "--out", str(shards), "--products", str(PRODUCTS), "--views",
              str(VIEWS), "--size", str(SIZE), "--seed", str(SEED)])
 

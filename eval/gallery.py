@@ -16,13 +16,16 @@ import html
 import io
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from paint.images import unit_to_uint8
+from paint.io import write_bytes_atomic
 
 GRID = "grid.png"
 PAGE = "index.html"
@@ -70,20 +73,11 @@ def to_uint8_hwc(picture, where: str = "picture") -> np.ndarray:
         if not (np.isfinite(low) and np.isfinite(high)) or low < -_RANGE_SLACK or high > 1 + _RANGE_SLACK:
             raise GalleryError(f"{where} has values in [{low:.3g}, {high:.3g}]; expected [0, 1] "
                                f"(map [-1, 1] outputs with (x + 1) / 2)")
-        array = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+        native = array.dtype.newbyteorder("=") if array.dtype.itemsize <= 8 else np.float64    # what torch holds
+        array = unit_to_uint8(torch.from_numpy(np.array(array, dtype=native))).numpy()
     else:
         raise GalleryError(f"{where} has dtype {array.dtype}; pass float in [0, 1] or uint8")
     return np.repeat(array, 3, axis=-1) if array.shape[-1] == 1 else array
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _png_bytes(image: Image.Image) -> bytes:
@@ -187,8 +181,8 @@ def write_gallery(out_dir: str | os.PathLike, rows_of_pictures: Sequence[Sequenc
         sources.append([None if p is None else f"{IMAGES}/{r:04d}_{name}.png" for p, name in zip(row, names)])
         for picture, src in zip(row, sources[-1]):
             if picture is not None:
-                _write_atomic(out / src, _png_bytes(Image.fromarray(picture)))
-    _write_atomic(out / GRID, _png_bytes(_grid(pictures, columns, title, keys[:count])))
-    _write_atomic(out / PAGE, _page(title, columns, keys[:count], sources).encode("utf-8"))
+                write_bytes_atomic(out / src, _png_bytes(Image.fromarray(picture)))
+    write_bytes_atomic(out / GRID, _png_bytes(_grid(pictures, columns, title, keys[:count])))
+    write_bytes_atomic(out / PAGE, _page(title, columns, keys[:count], sources).encode("utf-8"))
     return Gallery(html=out / PAGE, grid=out / GRID,
                    images=[[None if s is None else out / s for s in row] for row in sources])

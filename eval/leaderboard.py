@@ -47,7 +47,6 @@ import math
 import operator
 import os
 import subprocess
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
@@ -55,6 +54,7 @@ from typing import Iterable
 from filelock import FileLock
 
 from eval.metrics.registry import column_specs
+from paint.io import write_bytes_atomic
 
 DEFAULT_PATH = Path("eval/leaderboard.csv")
 
@@ -221,29 +221,6 @@ def _upgraded(path: Path, text: str) -> str:
     return _csv_text([list(COLUMNS), *out])
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a uniquely named temporary file in the same folder, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:    # make the rename itself durable; not every platform can open a folder
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def append_row(path: str | os.PathLike, row: dict, lock_timeout_s: float = 60.0) -> dict:
     """Append `row` (column → value) to the leaderboard CSV at `path`, creating it (and its folder) with the
     header when absent, upgrading an older file's header first (old rows kept, new cells empty). Returns the row
@@ -262,7 +239,7 @@ def append_row(path: str | os.PathLike, row: dict, lock_timeout_s: float = 60.0)
                 old += "\n"
         else:
             old = _upgraded(path, old)
-        write_atomic(path, (old + _csv_text([cells])).encode("utf-8"))
+        write_bytes_atomic(path, (old + _csv_text([cells])).encode("utf-8"), durable=True)
     return dict(zip(COLUMNS, cells))
 
 

@@ -9,8 +9,9 @@ import os
 from pathlib import Path
 from typing import Collection
 
-from eval.leaderboard import INT_COLUMNS, METRICS, LeaderboardError, cell_text, metric_value, write_atomic
+from eval.leaderboard import INT_COLUMNS, METRICS, LeaderboardError, cell_text, metric_value
 from eval.leaderboard_compare import (CONTENDER_ROLES, beats_text, differences, role_of, role_rank, stage_order)
+from paint.io import write_bytes_atomic
 
 _DIGITS = {"fid": 3}    # decimals shown; others 4
 
@@ -166,5 +167,5 @@ def write_chart(rows: list[dict], out_png: str | os.PathLike) -> Path:
     fig.savefig(buffer, format="png", dpi=110)
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out_png, buffer.getvalue())
+    write_bytes_atomic(out_png, buffer.getvalue(), durable=True)
     return out_png

@@ -27,8 +27,8 @@ from paint.chain import run_chain
 from paint.data.labels import garment_mask
 from paint.data.patches import place_patch, sample_patch
 from paint.data.units import PATCH_REGIONS, eval_rng, view_key
+from paint.images import signed_to_uint8, to_unit_range
 from paint.inference import LoadedModel, check_pipeline, load_pipeline, named_checkpoints, stage_checkpoints
-from paint.stages.base import to_unit_range
 from paint.stages.visuals import layout_picture, patch_picture, pose_picture
 from paint.validation import Compared
 
@@ -80,7 +80,7 @@ class PipelineEvaluator(Evaluator):
     def _patches(self, batch) -> tuple[dict, dict]:
         """Patches of each unit's source view, exactly as that view's TSN eval unit draws them."""
         canvas = self.data.patch_canvas or self.data.resolution
-        images = ((batch["src_image"].float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        images = signed_to_uint8(batch["src_image"].cpu())
         parsings = batch["src_layout"].cpu().clamp(0, 255).to(torch.uint8)
         out = {r: [] for r in PATCH_REGIONS}
         for image, parsing, key in zip(images, parsings, batch["key"]):

@@ -19,23 +19,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import torch.distributed as dist
-
 from eval.metrics import MetricSuite
 from eval.metrics.fid import load_real_stats
 from paint.data.shardspec import expand_urls
+from paint.distributed import from_rank0, is_rank0
+from paint.io import sha256_file
 from paint.stages import stage_class
 
 CACHE_FOLDER = "fid_stats"
-_CHUNK = 1 << 20
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shards_fingerprint(shards: str, split: str | None) -> str:
@@ -43,7 +34,7 @@ def shards_fingerprint(shards: str, split: str | None) -> str:
     digest = hashlib.sha256()
     for url in expand_urls(shards, split):
         path = Path(url)
-        digest.update((_file_sha256(path) if path.is_file() else f"spec:{url}").encode() + b"\n")
+        digest.update((sha256_file(path) if path.is_file() else f"spec:{url}").encode() + b"\n")
     return digest.hexdigest()
 
 
@@ -55,24 +46,11 @@ def real_kind(stage: str, unit: str, pairs: str) -> str:
     return "layouts" if layouts else "views"
 
 
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
-
-
-def _from_rank0(value):
-    """`value` as rank 0 has it (itself outside a distributed group)."""
-    if not _distributed():
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def eval_set_name(stage: str, unit: str, pairs: str, shards: str, split: str | None, limit: int | None) -> str:
     """The eval_set field of the cache key (short: it becomes part of a file name). Only rank 0 hashes the shard
     files; the other ranks get its answer."""
-    rank0 = not _distributed() or dist.get_rank() == 0
-    content = _from_rank0(shards_fingerprint(shards, split)[:20] if rank0 else None)
+    rank0 = is_rank0()
+    content = from_rank0(shards_fingerprint(shards, split)[:20] if rank0 else None)
     return f"{real_kind(stage, unit, pairs)}-{split or 'all'}-{'n' + str(limit) if limit else 'full'}-{content}"
 
 
@@ -83,8 +61,8 @@ def use_cache(suite: MetricSuite, cache_dir: str | Path, eval_set: str, resoluti
     if fid is None:
         return None
     path = suite.real_stats_path(cache_dir, eval_set, resolution)
-    rank0 = not _distributed() or dist.get_rank() == 0
-    stats = _from_rank0(load_real_stats(path, fid.real_key(eval_set, resolution)) if rank0 and path.is_file()
+    rank0 = is_rank0()
+    stats = from_rank0(load_real_stats(path, fid.real_key(eval_set, resolution)) if rank0 and path.is_file()
                         else None)
     if stats is None:
         return None

@@ -11,12 +11,12 @@ products. The train shards must not overlap the evaluated ones (check_train_shar
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 
 from eval.floors import floor_stages
 from eval.floors.common import FloorRequest, train_batches
 from eval.runner import EvalError, Evaluator
-from paint.stages.base import to_unit_range
+from paint.distributed import rank_and_world
+from paint.images import to_unit_range
 from paint.stages import stage_class
 from paint.validation import Compared, picture_of
 
@@ -59,8 +59,7 @@ class RealTrainImages(Evaluator):
     def _next_train(self, count: int, device) -> torch.Tensor:
         """The next `count` train pictures (count, 3, H, W); EvalError when the train split runs out."""
         if self._stream is None:
-            rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() \
-                else (0, 1)
+            rank, world = rank_and_world()
             self._stream = iter(train_batches(self.unit, self.data, self.train_shards, self.limit, rank, world))
         while len(self._pending) < count:
             batch = next(self._stream, None)

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from tqdm import tqdm
 
 from eval.leaderboard import eval_list_sha, git_commit
@@ -34,6 +33,8 @@ from eval.metrics.registry import metric_names
 from eval.real_stats import eval_set_name, use_cache
 from paint.config import DataConfig
 from paint.data.stream import eval_loader
+from paint.distributed import gather_objects
+from paint.images import unit_to_uint8
 from paint.stages.base import Batch, move_batch
 from paint.validation import Compared
 
@@ -147,23 +148,6 @@ class EvalResult:
         return cls(**payload)
 
 
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
-
-
-def _gather(value: Any) -> list[Any]:
-    """Every rank's `value` (one process: [value])."""
-    if not _distributed():
-        return [value]
-    out: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(out, value)
-    return out
-
-
-def _as_uint8(picture: torch.Tensor) -> torch.Tensor:
-    return (picture.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-
-
 def evaluate(evaluator: Evaluator, options: EvalOptions, rank: int = 0, world_size: int = 1,
              device: torch.device | str = "cpu") -> EvalResult:
     """Score `evaluator` on this rank's share of the eval units; collective in a torch.distributed group.
@@ -206,12 +190,12 @@ def evaluate(evaluator: Evaluator, options: EvalOptions, rank: int = 0, world_si
                     columns = list(pictures)
                     for i, key in enumerate(batch["key"][:options.gallery_samples - len(gallery_rows)]):
                         gallery_keys.append(key)
-                        gallery_rows.append([_as_uint8(pictures[name][i]) for name in columns])
+                        gallery_rows.append([unit_to_uint8(pictures[name][i].detach().float()).cpu() for name in columns])
                 bar.update(len(batch["key"]))
     finally:
         bar.close()
-    all_keys = [key for part in _gather(keys) for key in part]
-    bad_rows = sum(_gather(loader.stats.bad_total))
+    all_keys = [key for part in gather_objects(keys) for key in part]
+    bad_rows = sum(gather_objects(loader.stats.bad_total))
     if not all_keys:
         raise EvalError(f"shards {options.shards!r} (split {options.split or 'all'}) hold no {evaluator.unit} "
                         f"units to evaluate; check the shards and --split")

@@ -4,14 +4,13 @@ resolution, epoch, step: what callers check before they load weights)."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from paint.config import dump_yaml, to_dict
-from paint.io import write_bytes_atomic
+from paint.io import atomic_path, write_bytes_atomic
 from paint.weights import load_failure
 
 STATE_FILE = "state.pt"
@@ -45,9 +44,8 @@ def save_checkpoint(folder: str | Path, engine_state: dict, cfg, epoch: int, ext
     folder.mkdir(parents=True, exist_ok=True)
     payload = {"format": 1, "stage": cfg.stage, "epoch": int(epoch), "config": to_dict(cfg),
                "engine": engine_state, **(extra or {})}
-    tmp = folder / (STATE_FILE + ".partial")
-    torch.save(payload, tmp)
-    os.replace(tmp, folder / STATE_FILE)
+    with atomic_path(folder / STATE_FILE) as tmp:
+        torch.save(payload, tmp)
     dump_yaml(cfg, folder / CONFIG_FILE)
     write_bytes_atomic(folder / META_FILE, json.dumps(asdict(_meta_of(payload)), indent=1).encode())
     return folder

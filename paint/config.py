@@ -13,6 +13,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from paint.io import write_text_atomic
+
 T = TypeVar("T")
 
 
@@ -64,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0                 # torch intra-op threads per worker; 0 = leave torch's default
     val_units: int = 0               # first N units of data.val_shards scored (L1, SSIM) after every epoch; 0 = off
+    hooks: list[str] = dataclasses.field(default_factory=list)   # "module:function" callbacks (paint/hooks.py)
 
 
 @dataclasses.dataclass
@@ -261,10 +264,7 @@ def load_yaml(cls: type[T], path: str | Path, base: T | None = None) -> T:
 
 def dump_yaml(cfg: Any, path: str | Path) -> None:
     """Write the resolved config as YAML, atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
+    write_text_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 @dataclasses.dataclass

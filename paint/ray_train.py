@@ -37,9 +37,6 @@ def _train_worker(loop_config: dict) -> None:
     cfg = from_dict(config_class(loop_config["stage"]), loop_config["cfg"])
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-    workers = Path(loop_config["log_dir"]) / "workers"  # which node ran which rank (multi-node tests read it)
-    workers.mkdir(parents=True, exist_ok=True)
-    (workers / f"rank{rank}.node").write_text(ray.get_runtime_context().get_node_id())
     resume = None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:  # Ray restarted the group after a failure, or the run is being restored
@@ -56,7 +53,7 @@ def _train_worker(loop_config: dict) -> None:
     if loop_config.get("report_settings"):
         validator = _with_settings(validator)
     fit(cfg, rank, world, report, loop_config["log_dir"], resume=resume,
-        launch_time=loop_config["launch_time"], validator=validator)
+        launch_time=loop_config["launch_time"], validator=validator, node=ray.get_runtime_context().get_node_id())
 
 
 def _with_settings(validator):

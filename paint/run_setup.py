@@ -11,7 +11,9 @@ from pathlib import Path
 from paint.checkpoint import CONFIG_FILE, STATE_FILE, load_checkpoint
 from paint.config import ConfigError, apply_overrides, load_yaml
 from paint.config_checks import check_resolution, check_reused_run, check_storage, check_values
+from paint.data.manifest import MANIFEST
 from paint.data.shardspec import StreamError, absolute_spec, expand_urls, is_remote, is_url
+from paint.hooks import check_hook_paths
 from paint.stages import config_class, make_config
 
 DEFAULT_DATA = Path("shards/data/synth")   # the embedded synthetic set, built on first use
@@ -46,6 +48,7 @@ def check_config(cfg) -> None:
     if cfg.train.val_units > 0 and cfg.data.shards and not cfg.data.val_shards:
         raise ConfigError("train.val_units needs data.val_shards (the shards to validate on); set it or "
                           "train.val_units=0")
+    check_hook_paths(cfg.train.hooks)
     check_values(cfg)
     check_resolution(cfg)
     check_storage(cfg)
@@ -60,7 +63,7 @@ def check_config(cfg) -> None:
 def ensure_default_shards(folder: Path = DEFAULT_DATA, products: int = DEFAULT_PRODUCTS) -> Path:
     """Build the embedded synthetic shards when missing (through the paint-shards tool, which paint/ may not
     import)."""
-    if not (folder / "manifest.json").is_file():
+    if not (folder / MANIFEST).is_file():
         print(f"building the embedded synthetic shards in {folder} ({products} products)", flush=True)
         subprocess.run([sys.executable, "-m", "shards.cli", "synth", "--out", str(folder), "--products",
                         str(products), "--views", "4", "--size", "128", "--seed", "0"], check=True)

@@ -7,7 +7,6 @@ an epoch-end checkpoint continues exactly as the uninterrupted run would.
 """
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -22,6 +21,9 @@ from paint.checkpoint import save_checkpoint
 from paint.config import dump_yaml
 from paint.data.stream import train_loader
 from paint.engine import Engine, Throughput, make_accelerator, seed_everything
+from paint.hooks import Hooks
+from paint.images import unit_to_uint8
+from paint.io import atomic_path
 from paint.stages import build_stage
 
 Reporter = Callable[[dict, "Path | None"], None]
@@ -40,10 +42,9 @@ def grid_picture(pictures: dict[str, torch.Tensor], samples: int = GRID_SAMPLES)
 
 def save_png(image: torch.Tensor, path: Path) -> None:
     """(3, H, W) in [0, 1] → PNG, written under a temporary name then renamed."""
-    array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    tmp = path.with_name(path.name + ".partial")
-    Image.fromarray(array).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    array = unit_to_uint8(image).permute(1, 2, 0).numpy()
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")
 
 
 class _Logger:
@@ -79,11 +80,12 @@ class _Logger:
 
 def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path,
         resume: dict | None = None, launch_time: float | None = None,
-        validator: Callable[[Engine], dict] | None = None) -> Engine:
+        validator: Callable[[Engine], dict] | None = None, node: str = "") -> Engine:
     """Train `cfg.stage` on this rank. `resume` is a loaded checkpoint payload (or None for a fresh run).
     `validator(engine)` (e.g. paint.validation.make_validator) runs on every rank after every epoch; the scores it
-    returns join that epoch's reported metrics."""
+    returns join that epoch's reported metrics. `node` (the Ray node id) is passed on to `cfg.train.hooks`."""
     log_dir = Path(log_dir)
+    hooks = Hooks(cfg.train.hooks, rank, world_size, log_dir)   # imported first: a bad hook fails before training
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(cfg.train.seed)  # identical initial weights on every rank
@@ -103,12 +105,11 @@ def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path
         if resume is not None:
             print(f"[{cfg.stage}] resumed at epoch {start_epoch}, step {engine.step_count}", file=sys.__stdout__,
                   flush=True)
-    (log_dir / "workers").mkdir(parents=True, exist_ok=True)
-    (log_dir / "workers" / f"rank{rank}.pid").write_text(str(os.getpid()))  # fault-injection tests kill these
+    hooks.emit("worker_started", node=node)
     try:
         for epoch in range(start_epoch, cfg.train.epochs):
             _run_epoch(engine, stage, cfg, rank, world_size, epoch, logger, reporter, launch_time,
-                       validator)
+                       validator, hooks)
             launch_time = None
     finally:
         logger.close()
@@ -116,11 +117,11 @@ def fit(cfg, rank: int, world_size: int, reporter: Reporter, log_dir: str | Path
 
 
 def _run_epoch(engine, stage, cfg, rank, world_size, epoch, logger, reporter, launch_time,
-               validator=None) -> None:
+               validator=None, hooks: Hooks | None = None) -> None:
     seed_everything(cfg.train.seed + 1_000_003 * (epoch + 1) + 7919 * rank)
     loader = train_loader(stage.unit, cfg.data, rank, world_size, shards=cfg.data.shards, epoch=epoch)
     meter, sums, count, last_batch = Throughput(), {}, 0, None
-    consumed = [] if epoch == 0 else None  # this rank's unit keys in epoch 0: evidence of the data split
+    consumed = [] if hooks else None  # this rank's unit keys, gathered only for hooks
     wait_start = time.perf_counter()
     for batch in loader:
         meter.waited(time.perf_counter() - wait_start, stage.batch_size(batch))
@@ -146,11 +147,8 @@ def _run_epoch(engine, stage, cfg, rank, world_size, epoch, logger, reporter, la
             if rank == 0 and stats.stepped and cfg.train.grid_every > 0 and step % cfg.train.grid_every == 0:
                 logger.grid(grid_picture(stage.visuals(engine.inference_generator(), batch)), step)
         wait_start = time.perf_counter()
-    if consumed is not None:  # workers/rank<k>.keys: one unit key ("<product>/<view>…") a line
-        keys_file = logger.log_dir / "workers" / f"rank{rank}.keys"
-        partial = keys_file.with_name(keys_file.name + ".partial")
-        partial.write_text("".join(f"{k}\n" for k in consumed))
-        os.replace(partial, keys_file)
+    if consumed is not None:
+        hooks.emit("epoch_keys", epoch=epoch, keys=tuple(consumed))
     metrics = _epoch_metrics(engine, sums, count, epoch, loader)
     if validator is not None:
         scores = validator(engine)

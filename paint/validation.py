@@ -16,6 +16,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from paint.data.labels import IGNORE
 from paint.data.stream import eval_loader
+from paint.images import to_unit_range
 from paint.stages.base import Batch, Stage, move_batch
 from paint.stages.visuals import layout_picture
 
@@ -49,8 +50,7 @@ def picture_of(value: torch.Tensor, output: str) -> torch.Tensor:
 def ssim_scores(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) in [-1, 1] twice → (B,) SSIM (Gaussian 11, σ 1.5, data range 1 on [0, 1] images). torchmetrics
     averages the padded border too, so this tracks training, not the leaderboard's SSIM (eval.metrics.SSIM)."""
-    to_unit = lambda x: ((x.float() + 1) / 2).clamp(0, 1)    # noqa: E731
-    return structural_similarity_index_measure(to_unit(fake), to_unit(real), gaussian_kernel=True, sigma=1.5,
+    return structural_similarity_index_measure(to_unit_range(fake), to_unit_range(real), gaussian_kernel=True, sigma=1.5,
                                                kernel_size=11, data_range=1.0, reduction="none")
 
 

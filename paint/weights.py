@@ -9,13 +9,14 @@ lets scores and logs record exactly which weights were used.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from paint.io import sha256_file
 
 
 class WeightsError(ValueError):
@@ -179,11 +180,7 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def is_official(name: str, path: str | os.PathLike) -> bool | None:

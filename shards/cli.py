@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from paint.data.manifest import MANIFEST, read_manifest
 from shards.errors import UserError
 
 PROG = "paint-shards"
@@ -76,7 +77,7 @@ def _print_splits(manifest: dict, out: Path) -> None:
     for split, info in sorted(manifest.get("splits", {}).items()):
         print(f"{split}: {info['products']} products, {info['views']} views, {len(info['shards'])} shard(s) "
               f"{out / info['pattern']}")
-    print(f"manifest: {out / 'manifest.json'}")
+    print(f"manifest: {out / MANIFEST}")
 
 
 def run_synth(args) -> int:
@@ -92,8 +93,7 @@ def run_synth(args) -> int:
     except ValueError as exc:  # the generator refuses option values it cannot render (e.g. a tiny --size)
         raise UserError(f"synth: {exc}") from None
     if not isinstance(manifest, dict):  # the generator may return nothing; its manifest is on disk then
-        import json
-        manifest = json.loads((out / "manifest.json").read_text())
+        manifest = read_manifest(out)
     _print_splits(manifest, out)
     return 0
 

@@ -21,9 +21,10 @@ import numpy as np
 from tqdm import tqdm
 
 from paint.data.contract import SPLITS, ContractError, ProductSample, ViewSample, validate_product, validate_view
+from paint.data.manifest import MANIFEST
 from shards.annotations import RowSkipped, keypoint_index, parsing_index, read_keypoints, read_parsing
 from shards.errors import UserError
-from shards.writer import MANIFEST, ShardSetWriter
+from shards.writer import ShardSetWriter
 
 REQUIRED_FIELDS = ("input_image", "input_productID", "input_pose")
 _VIEW_NUMBER = re.compile(r"(\d+)$")

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from paint.data.keypoints import LIMBS
+from paint.io import atomic_path, write_text_atomic
 from shards.synth.product import render_product
 
 CANVAS = 256
@@ -84,9 +84,8 @@ TEXTURES = {"red-tartan.png": tartan, "blue-denim.png": denim}
 
 
 def write_png(array: np.ndarray, path: Path) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    Image.fromarray(array).save(tmp, format="PNG", optimize=True)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG", optimize=True)
 
 
 def main() -> None:
@@ -105,9 +104,7 @@ def main() -> None:
     sheet = Image.new("RGB", (CANVAS * len(VIEWS), CANVAS * len(PRESETS)), "white")
     for row, name in enumerate(PRESETS):
         data, product = preset_json(name)
-        tmp = out / f"{name}.json.partial"
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, out / f"{name}.json")
+        write_text_atomic(out / f"{name}.json", json.dumps(data, indent=1) + "\n")
         for col, view in enumerate(VIEWS):
             sheet.paste(_draw(product.views[view].image, data["views"][view]), (col * CANVAS, row * CANVAS))
         print(f"{out / name}.json")

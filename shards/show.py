@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from paint.data.contract import ContractError, ProductSample, decode_product
 from paint.data.keypoints import LIMBS, scale_keypoints
 from paint.data.labels import colourise
+from paint.io import atomic_path
 from shards.errors import UserError
 from shards.verify import read_samples, resolve_shards
 
@@ -113,10 +114,6 @@ def write_sheet(spec: str, out: str | os.PathLike, products: int = 6) -> tuple[P
         raise UserError(f"no readable product in {spec!r}; run 'paint-shards verify {spec}' to see why")
     sheet = contact_sheet(chosen)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    try:
+    with atomic_path(out) as tmp:
         sheet.save(tmp, format="PNG")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out, sheet.size, len(chosen)

@@ -18,8 +18,9 @@ from braceexpand import braceexpand
 from webdataset.tariterators import group_by_keys, tar_file_iterator
 
 from paint.data.contract import ContractError, decode_product
+from paint.data.manifest import MANIFEST, listed_shards, read_manifest
+from paint.io import sha256_file
 from shards.errors import UserError
-from shards.writer import MANIFEST, sha256_file
 
 _SHARD_NAME = re.compile(r"^([A-Za-z]+)-\d+\.tar$")
 _BOOKKEEPING = ("__key__", "__url__", "__local_path__")
@@ -142,9 +143,7 @@ def _load_manifest(folder: Path, report: VerifyReport) -> dict | None:
     if not path.is_file():
         return None
     try:
-        manifest = json.loads(path.read_text())
-        return {shard["name"]: {"split": split, **shard}
-                for split, info in manifest["splits"].items() for shard in info["shards"]}
+        return listed_shards(read_manifest(folder))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         report.errors.append(f"{path}: unreadable manifest ({type(exc).__name__}: {exc})")
         return None

@@ -5,8 +5,6 @@ a partial `.tar` that a loader would pick up. Tars are byte-reproducible (fixed 
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,27 +12,8 @@ from pathlib import Path
 import webdataset as wds
 
 from paint.data.contract import ProductSample, encode_product
-
-MANIFEST = "manifest.json"
-_TMP = ".partial"
-
-
-def shard_name(split: str, index: int) -> str:
-    return f"{split}-{index:06d}.tar"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + _TMP)
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+from paint.data.manifest import manifest_record, shard_name, shard_record, split_record, write_manifest
+from paint.io import PendingPath, atomic_path
 
 
 @dataclass
@@ -44,7 +23,7 @@ class _SplitState:
     products: int = 0
     views: int = 0
     writer: wds.TarWriter | None = None
-    tmp_path: Path | None = None
+    pending: PendingPath | None = None     # the open shard, under its temporary name
     shards: list[dict] = field(default_factory=list)
 
 
@@ -84,18 +63,15 @@ class ShardSetWriter:
             self._close(sample.split, state)
 
     def _open(self, split: str, state: _SplitState) -> None:
-        state.tmp_path = self.out / (shard_name(split, state.index) + _TMP)
-        handle = open(state.tmp_path, "wb")
+        state.pending = atomic_path(self.out / shard_name(split, state.index))
+        handle = open(state.pending.tmp, "wb")
         state.writer = wds.TarWriter(handle, encoder=False, mtime=0.0, user="paint", group="paint", mode=0o444)
         state.writer.own_fileobj = handle  # let TarWriter.close() close the file too
 
     def _close(self, split: str, state: _SplitState) -> None:
         state.writer.close()
-        final = self.out / shard_name(split, state.index)
-        os.replace(state.tmp_path, final)
-        state.shards.append({"name": final.name, "products": state.in_shard, "bytes": final.stat().st_size,
-                             "sha256": sha256_file(final)})
-        state.writer, state.tmp_path = None, None
+        state.shards.append(shard_record(state.pending.commit(), state.in_shard))
+        state.writer, state.pending = None, None
         state.index += 1
         state.in_shard = 0
 
@@ -106,28 +82,16 @@ class ShardSetWriter:
                     state.writer.close()
                 except Exception:
                     pass
-            if state.tmp_path is not None and state.tmp_path.exists():
-                state.tmp_path.unlink()
-            state.writer, state.tmp_path = None, None
+            if state.pending is not None:
+                state.pending.discard()
+            state.writer, state.pending = None, None
 
     def finish(self, extra: dict | None = None) -> dict:
         """Close open shards and write the manifest; returns it."""
         for split, state in self.splits.items():
             if state.writer is not None:
                 self._close(split, state)
-        manifest = {
-            "splits": {split: {"products": s.products, "views": s.views, "shards": s.shards,
-                               "pattern": _pattern(split, len(s.shards))}
-                       for split, s in sorted(self.splits.items())},
-            "image_size": list(self.image_size) if self.image_size else None,
-            **(extra or {}),
-        }
-        write_json_atomic(self.out / MANIFEST, manifest)
+        splits = {split: split_record(split, s.products, s.views, s.shards) for split, s in self.splits.items()}
+        manifest = manifest_record(splits, self.image_size, extra)
+        write_manifest(self.out, manifest)
         return manifest
-
-
-def _pattern(split: str, count: int) -> str:
-    """Brace pattern naming all shards of a split, e.g. train-{000000..000009}.tar."""
-    if count == 1:
-        return shard_name(split, 0)
-    return f"{split}-{{{0:06d}..{count - 1:06d}}}.tar"

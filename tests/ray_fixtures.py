@@ -27,6 +27,7 @@ import pytest
 from paint.checkpoint import load_checkpoint
 
 SCRIPT = str(Path(sys.executable).with_name("train_tsn"))   # the console script installed next to this Python
+ROOT = Path(__file__).resolve().parents[1]
 SHARD_PRODUCTS, SHARD_VIEWS, SHARD_SIZE = 24, 3, 64          # → 5 train shards of ≤ 4 products
 
 
@@ -72,11 +73,16 @@ class ScriptResult:
     seconds: float
 
 
+def python_path_with_root() -> str:
+    """PYTHONPATH plus the repository root, so processes Ray starts can import tests.fault_hooks (train.hooks)."""
+    return os.pathsep.join([*filter(None, [os.environ.get("PYTHONPATH")]), str(ROOT)])
+
+
 def script_env(ray_tmp: str) -> dict:
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)                   # always a local cluster of its own
     env.update(RAY_TMPDIR=ray_tmp, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", PYTHONPATH=python_path_with_root())
     return env
 
 
@@ -212,7 +218,7 @@ def registered_checkpoints(run_folder: Path) -> dict[int, Path]:
 
 
 def worker_pids(run_folder: Path) -> dict[int, int]:
-    """rank → the pid its worker wrote into workers/rank<k>.pid."""
+    """rank → the pid its worker wrote into workers/rank<k>.pid (a run with tests.fault_hooks installed)."""
     return {int(p.stem[len("rank"):]): int(p.read_text()) for p in (run_folder / "workers").glob("rank*.pid")}
 
 

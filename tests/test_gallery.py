@@ -47,7 +47,7 @@ def test_gallery_writes_grid_pictures_and_a_page_linking_only_written_files(tmp_
     expected = (rows[0][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     assert first.shape == (32, 32, 3) and np.array_equal(first, expected)
     assert np.array_equal(np.asarray(Image.open(gallery.images[2][1])), rows[2][1])
-    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    assert not [p for p in out.rglob("*") if p.name.endswith(".partial")]
 
 
 def test_missing_pictures_are_grey_cells_and_absent_from_the_page(tmp_path):

@@ -59,7 +59,7 @@ def test_four_processes_appending_at_once_lose_and_tear_no_row(tmp_path):
     for w in range(4):
         mine = [i for i in ids if i.startswith(f"w{w}-")]
         assert mine == sorted(mine)
-    assert not [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    assert not [p.name for p in path.parent.iterdir() if p.name.endswith(".partial")]
 
 
 def test_header_mismatch_is_an_error_and_leaves_the_file_untouched(tmp_path):

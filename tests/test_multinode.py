@@ -1,10 +1,10 @@
 """Two Ray nodes on this machine (`ray.cluster_utils.Cluster`), one Train worker on each: every rank runs on its
 own node and reads its own shards, split by world rank and loader worker as `paint.data.stream` documents.
 
-Evidence comes from inside the workers: `paint/ray_train.py` writes `workers/rank<k>.node` (the Ray node id) and
-`paint/train_loop.py` writes `workers/rank<k>.keys` (the unit keys the rank consumed in epoch 0) under the log
-folder. Each node has 1 CPU and each worker asks for 1, so Ray must place the two workers on different nodes (the
-Train controller takes 0 CPU). Simulated nodes share 127.0.0.1, so Train gives both node_rank 0; the stream splits
+Evidence comes from inside the workers: the `tests.fault_hooks` training hook writes `workers/rank<k>.node` (the
+Ray node id) and `workers/rank<k>.keys` (the unit keys the rank consumed in epoch 0) under the log folder. Each
+node has 1 CPU and each worker asks for 1, so Ray must place the two workers on different nodes (the Train
+controller takes 0 CPU). Simulated nodes share 127.0.0.1, so Train gives both node_rank 0; the stream splits
 by world rank only (docs/DESIGN.md, "Ray on one machine"). About a minute on 2 cores.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ import pytest
 from paint.data.stream import expand_urls
 from paint.ray_train import train
 from paint.run_setup import resolve_config
-from tests.ray_fixtures import wait_until_ray_gone
+from tests.fault_hooks import RECORD_WORKERS
+from tests.ray_fixtures import python_path_with_root, wait_until_ray_gone
 
 WORLD = 2
 LOADER_WORKERS = 2
@@ -60,6 +61,7 @@ def two_node_cluster(monkeypatch):
     # loopback for the processes Ray starts (env) and for this one: Ray read the variable when first imported,
     # possibly before this test, and would otherwise rewrite 127.0.0.1 to the machine's address in ray.init
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    monkeypatch.setenv("PYTHONPATH", python_path_with_root())   # the workers import tests.fault_hooks
     monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
     if ray.is_initialized():  # a driver left connected by an earlier test would refuse the second ray.init
         ray.shutdown()
@@ -106,7 +108,7 @@ def test_two_nodes_one_worker_each_read_disjoint_shards(shards, two_node_cluster
     cfg = resolve_config("tsn", "tiny", overrides=[
         f"data.shards={shards}", f"scaling.num_workers={WORLD}", "scaling.cpus_per_worker=1",
         f"data.loader_workers={LOADER_WORKERS}", f"data.batches_per_epoch={BATCHES}", "train.epochs=1",
-        "train.threads=1", f"run.storage_path={tmp_path / 'runs'}", "run.name=mn"])
+        "train.threads=1", f"run.storage_path={tmp_path / 'runs'}", "run.name=mn", RECORD_WORKERS])
     result, log_dir = train(cfg)
 
     assert result.error is None

@@ -5,6 +5,7 @@ bit-for-bit those of a run that never stopped.
 Directly through `paint.train_loop.fit` (one process, rank 0 of 1, no Ray), with and without loader worker
 processes, and once through the real `train_tsn` console script on Ray resuming a checkpoint written by `fit`.
 """
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 from paint.checkpoint import META_FILE, CheckpointError, CheckpointMeta, load_checkpoint, read_meta
 from paint.run_setup import resolve_config
 from paint.train_loop import fit
+from tests.fault_hooks import RECORD_WORKERS
 from tests.ray_fixtures import (assert_same_state, printed_checkpoint, printed_metrics, ray_tmp,  # noqa: F401
                                 reported_metrics, run_script, tiny_args, tiny_shards, wait_until_ray_gone)
 
@@ -100,10 +102,16 @@ def assert_same_epochs(actual: dict[int, dict], expected: dict[int, dict], epoch
 def test_resumed_fit_matches_the_uninterrupted_run(variant, uninterrupted, tiny_shards, tmp_path):
     spec, full = VARIANTS[variant], uninterrupted[variant]
     k = spec["k"]
-    first = run_fit(tiny_config(tiny_shards, *spec["common"], *spec["first"]), tmp_path / "first", tiny_shards,
-                    stop_after=spec["stop_after"])
+    first_cfg = tiny_config(tiny_shards, *spec["common"], *spec["first"], RECORD_WORKERS)
+    first = run_fit(first_cfg, tmp_path / "first", tiny_shards, stop_after=spec["stop_after"])
     assert sorted(first.metrics) == list(range(1, k + 1))
     assert_same_epochs(first.metrics, full.metrics, range(1, k + 1))  # the same run up to the interruption
+    # ... with a train.hooks callback installed, which saw this process start and epoch 0's units
+    workers = tmp_path / "first" / "log" / "workers"
+    assert sorted(p.name for p in workers.iterdir()) == ["rank0.keys", "rank0.pid"]   # no Ray node outside Ray
+    assert int((workers / "rank0.pid").read_text()) == os.getpid()
+    keys = (workers / "rank0.keys").read_text().splitlines()
+    assert len(keys) == BATCHES * first_cfg.data.batch_size and all(keys)
     saved = load_checkpoint(first.checkpoints[k], stage="tsn")
     assert saved["epoch"] == k and saved["engine"]["step"] == k * BATCHES
     # meta.json says the same without loading weights; a folder without it is read through state.pt
@@ -117,6 +125,7 @@ def test_resumed_fit_matches_the_uninterrupted_run(variant, uninterrupted, tiny_
     second = run_fit(tiny_config(tiny_shards, *spec["common"], f"run.resume_from={first.checkpoints[k]}"),
                      tmp_path / "second", tiny_shards, resume=first.checkpoints[k])
     assert sorted(second.metrics) == list(range(k + 1, EPOCHS + 1)), "the resumed run must start at epoch k + 1"
+    assert not (tmp_path / "second" / "log" / "workers").exists(), "without train.hooks the loop records nothing"
     assert_same_epochs(second.metrics, full.metrics, range(k + 1, EPOCHS + 1))
     resumed, expected = (load_checkpoint(r.checkpoints[EPOCHS]) for r in (second, full))
     assert resumed["epoch"] == expected["epoch"] == EPOCHS

@@ -18,6 +18,7 @@ from paint.checkpoint import load_checkpoint
 from paint.config import to_dict
 from paint.models.tsn import REGIONS
 from paint.run_setup import resolve_config
+from tests.fault_hooks import RECORD_WORKERS
 from tests.ray_fixtures import (Script, ScriptResult, assert_same_state, checkpoints_by_epoch, pid_alive,
                                 printed_checkpoint, printed_metrics, ray_processes, ray_tmp,  # noqa: F401
                                 ray_tmp_folder, registered_checkpoints, reported_metrics, run_script, tiny_args,
@@ -58,7 +59,7 @@ def scalars(tensorboard_dir: Path) -> dict[str, list[int]]:
 def two_worker_args(shards: Path, storage: Path, name: str, *extra: str) -> list[str]:
     """The settings both Ray runs share (the killed one differs only in its name), so their results compare."""
     return tiny_args(shards, storage, name, "scaling.num_workers=2", f"data.batches_per_epoch={BATCHES}",
-                     f"train.epochs={EPOCHS}", "train.log_every=1", "run.num_to_keep=10", *extra)
+                     f"train.epochs={EPOCHS}", "train.log_every=1", "run.num_to_keep=10", RECORD_WORKERS, *extra)
 
 
 @dataclass
@@ -115,7 +116,7 @@ def test_two_worker_run_writes_a_complete_run_folder(two_worker_run):
     assert "time/launch_to_first_step_s" in logged
     assert logged["<images>"] == [e * BATCHES for e in range(1, EPOCHS + 1)]
 
-    # DDP really ran with 2 processes: two distinct worker processes wrote their ranks' pid files, and
+    # DDP really ran with 2 processes: two distinct worker processes wrote their ranks' pid files (the hook), and
     # Accelerate's process count (what world_size reports) is torch.distributed's world size
     pids = worker_pids(run)
     assert sorted(pids) == [0, 1] and pids[0] != pids[1] and os.getpid() not in pids.values()

@@ -20,6 +20,7 @@ import yaml
 from PIL import Image
 
 from paint.checkpoint import load_checkpoint
+from tests.fault_hooks import RECORD_WORKERS
 from tests.ray_fixtures import (Script, ScriptResult, ray_tmp_folder, script_env, tiny_shards,  # noqa: F401
                                 wait_until_ray_gone)
 
@@ -199,7 +200,7 @@ space:
 def test_an_interrupted_sweep_resumes_without_rerunning_a_finished_trial(tiny_shards, tmp_path):
     out = tmp_path / "resume"
     args = sweep_args(write_space(tmp_path, RESUME_SPACE), out, tiny_shards, "--scheduler", "asha",
-                      "--max-concurrent", "1", "run.max_failures=0")
+                      "--max-concurrent", "1", "run.max_failures=0", RECORD_WORKERS)   # workers/rank0.pid
     with ray_tmp_folder() as ray_tmp:
         sweep = Sweep(args, tmp_path, ray_tmp, "first")
         try:

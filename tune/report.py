@@ -14,10 +14,10 @@ import dataclasses
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 from paint.config import dump_yaml
+from paint.io import write_bytes_atomic
 from tune.sweep import SweepSpec, best_config, max_epochs
 
 TRIALS_CSV = "trials.csv"
@@ -104,12 +104,6 @@ def pick_best(rows: list[TrialRow], mode: str) -> TrialRow | None:
     return (min if mode == "min" else max)(pool, key=lambda r: r.last)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_csv(rows: list[TrialRow], metric: str, path: Path) -> None:
     keys = sorted({k for row in rows for k in row.values})
     buffer = io.StringIO()
@@ -119,7 +113,7 @@ def write_csv(rows: list[TrialRow], metric: str, path: Path) -> None:
     for row in rows:
         writer.writerow([row.trial_id, row.status, row.stopped_early, row.epochs, row.iterations, row.last,
                          row.best, *(row.values.get(k, "") for k in keys), row.error, row.train_run])
-    _atomic_write(path, buffer.getvalue().encode())
+    write_bytes_atomic(path, buffer.getvalue().encode())
 
 
 def write_chart(rows: list[TrialRow], metric: str, path: Path) -> None:
@@ -146,7 +140,7 @@ def write_chart(rows: list[TrialRow], metric: str, path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(figure)
-    _atomic_write(path, buffer.getvalue())
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def write_report(spec: SweepSpec) -> tuple[list[TrialRow], TrialRow | None]:

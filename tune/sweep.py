@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from paint.io import write_text_atomic
 from tune.search_space import Space, parse_space
 
 SPEC_FILE = "sweep.yaml"
@@ -66,10 +67,7 @@ class SweepSpec:
     def save(self) -> Path:
         path = Path(self.out) / SPEC_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_text(yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))
-        tmp.replace(path)
-        return path
+        return write_text_atomic(path, yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))
 
     @classmethod
     def load(cls, out: str | Path) -> "SweepSpec":

@@ -12,9 +12,9 @@ import torch
 
 from eval.floors.common import FloorEvaluator
 from paint.data.labels import afn_groups
+from paint.images import to_unit_range
 from paint.models.afn import region_colours
 from paint.models.blocks import prior_logits
-from paint.stages.base import to_unit_range
 from paint.stages.visuals import groups_picture
 from paint.validation import Compared
 

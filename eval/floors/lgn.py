@@ -19,7 +19,7 @@ import torch
 
 from eval.floors.common import FloorEvaluator
 from paint.data.labels import IGNORE, NUM_CLASSES, one_hot
-from paint.stages.base import to_unit_range
+from paint.images import to_unit_range
 from paint.stages.visuals import layout_picture, pose_picture
 from paint.validation import Compared
 

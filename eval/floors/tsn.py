@@ -18,7 +18,7 @@ from eval.floors.common import FloorEvaluator
 from paint.data.labels import GARMENT_GROUPS, NUM_CLASSES, one_hot
 from paint.models.blocks import prior_logits, tile_patch
 from paint.models.tsn import REGIONS, composite, patch_colour_prior, stacked_region_masks
-from paint.stages.base import to_unit_range
+from paint.images import to_unit_range
 from paint.stages.visuals import layout_picture, patch_picture
 from paint.validation import Compared
 

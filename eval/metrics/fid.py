@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from torchmetrics.utilities.exceptions import TorchMetricsUserError
 from eval.metrics.images import ValueRange, check_images, check_value_range, to_unit
 from eval.metrics.inception import FEATURE_DIM, INPUT_SIZE, load_fid_inception
 from eval.metrics.registry import Column, MetricSpec, NoDataError
+from paint.io import atomic_path
 
 PREPROCESS_ID = "unit-quantise256-bilinear-antialias-299-v1"
 
@@ -194,8 +194,8 @@ def save_real_stats(path: str | os.PathLike, stats: FeatureStats, key: RealStats
     file (the last writer's; same key, same statistics)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
-    try:
+    pending = atomic_path(path)
+    with pending as partial:
         with open(partial, "xb") as handle:
             np.savez(handle, mean=stats.mean.double().numpy(), cov=stats.cov.double().numpy(), n=np.int64(stats.n),
                      eval_set=np.str_(key.eval_set), resolution=np.int64(key.resolution),
@@ -203,9 +203,7 @@ def save_real_stats(path: str | os.PathLike, stats: FeatureStats, key: RealStats
             handle.flush()
             os.fsync(handle.fileno())
         with FileLock(str(path) + ".lock", timeout=lock_timeout_s):
-            os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+            pending.commit()
     return path
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torchmetrics import Metric
 from torchmetrics.utilities.exceptions import TorchMetricsUserError
 
@@ -23,6 +22,7 @@ from eval.metrics.fid import load_real_stats, save_real_stats
 from eval.metrics.images import ValueRange, check_value_range
 from eval.metrics.registry import (BuildSettings, MetricSpec, NoDataError, get, image_metric_names,
                                    metric_names)
+from paint.distributed import is_rank0
 from paint.weights import WeightsError
 
 # The shipped metrics at import time (a metric registered later is still accepted by MetricSuite).
@@ -47,10 +47,6 @@ def _version(package: str) -> str:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
-
-
-def _is_writer_rank() -> bool:
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 class MetricSuite:
@@ -137,7 +133,7 @@ class MetricSuite:
             return None
         fid = self.metrics["fid"]
         stats = fid.real_stats()  # collective
-        if _is_writer_rank():
+        if is_rank0():    # one writer
             save_real_stats(path, stats, fid.real_key(eval_set, resolution))
         return path
 

@@ -8,7 +8,6 @@ the `<split>-` name prefix). Explicit files, patterns and URLs are taken as give
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import os
 import re
@@ -17,9 +16,10 @@ from dataclasses import dataclass, field
 
 import braceexpand
 
+from paint.data.manifest import MANIFEST, read_manifest, split_shard_names
+
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"   # written by shards/writer.py next to the shards (paint/ must not import shards/)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:")   # two letters or more, so "C:\..." stays a path
 _FORMS = ("give a .tar file, a directory of .tar files, a brace pattern (train-{000000..000009}.tar), a URL or a "
           "pipe: command")
@@ -103,11 +103,10 @@ def _split_in_folder(folder: str, split: str, spec: str) -> list[str]:
     manifest_path = os.path.join(folder, MANIFEST)
     if os.path.isfile(manifest_path):
         try:
-            with open(manifest_path) as handle:
-                splits = json.load(handle)["splits"]
+            manifest = read_manifest(folder)
+            splits = manifest["splits"]
             entry = splits.get(split)
-            pattern = None if entry is None else entry.get("pattern")
-            names = list(braceexpand.braceexpand(pattern)) if pattern else None
+            names = split_shard_names(manifest, split)
         except Exception as exc:  # unreadable JSON or an unexpected layout
             raise StreamError(f"shards {spec!r}: cannot read {manifest_path!r} ({type(exc).__name__}: {exc}); fix "
                               "or delete it, or name the shard files directly") from None

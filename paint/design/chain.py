@@ -23,6 +23,7 @@ from paint.data.labels import garment_mask
 from paint.data.patches import Patch, place_patch, region_box
 from paint.data.units import PATCH_REGIONS, stable_seed
 from paint.design.textures import Texture, texture_patch
+from paint.images import signed_to_uint8
 from paint.inference import LoadedModel
 
 
@@ -40,11 +41,6 @@ def variant_code(seed: int, variant: int, nz: int) -> tuple[torch.Tensor, int]:
     """(nz,) code from N(0, I) for variant `variant` of `seed`, and the generator seed that drew it."""
     code_seed = stable_seed("design-code", int(seed), int(variant)) % 2 ** 63
     return torch.randn(nz, generator=torch.Generator().manual_seed(code_seed)), code_seed
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [-1, 1] → (B, H, W, 3) uint8."""
-    return ((images.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def pose_batch(keypoints: list[np.ndarray], resolution: int, device) -> torch.Tensor:
@@ -89,6 +85,7 @@ def run_variant(models: dict[str, LoadedModel], keypoints: list[np.ndarray], tex
 
     chain = run_chain(models, poses[:1], code.to(device)[None], patches_for, poses[1:])
     labels = torch.cat([chain.source_labels, chain.target_labels])
-    return Variant(images=to_uint8(torch.cat([chain.design, chain.output])),
+    images = signed_to_uint8(torch.cat([chain.design, chain.output]).cpu()).permute(0, 2, 3, 1).numpy()
+    return Variant(images=images,
                    layouts=labels.cpu().numpy().astype(np.uint8), patches=kept, patch_notes=notes,
                    code_seed=code_seed)

@@ -7,8 +7,6 @@ design's own files (those its design.json lists) are replaced or removed, never 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from paint.data.labels import colourise
 from paint.design.errors import DesignError
-from paint.io import partial_name
+from paint.io import atomic_path, publish
 
 RECORD = "design.json"
 SHEET = "sheet.png"
@@ -75,21 +73,20 @@ def write_folder(out: str | Path, pictures: dict[str, Image.Image], record: dict
     out = check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fresh = not out.exists()
-    stage = partial_name(out) if fresh else partial_name(out / "design")
+    pending = atomic_path(out if fresh else out / "design")   # an existing `out` stages inside itself
+    stage = pending.tmp
     stage.mkdir()
     try:
         for name, picture in pictures.items():
             picture.save(stage / name, format="PNG")
         (stage / RECORD).write_text(json.dumps(record, indent=1) + "\n")
         if fresh:
-            os.replace(stage, out)
-            return out
+            return pending.commit()
         stale = own_files(out) - set(pictures) - {RECORD}
-        for name in [*pictures, RECORD]:
-            os.replace(stage / name, out / name)
+        publish(stage, out, [*pictures, RECORD])
         for name in stale:
             if (out / name).is_file() and not (out / name).is_symlink():
                 (out / name).unlink()
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        pending.discard()
     return out

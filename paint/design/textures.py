@@ -17,7 +17,6 @@ front view's layout) times patch_max_frac, filled as follows:
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from PIL import Image
 
 from paint.data.patches import Patch
 from paint.design.errors import DesignError
+from paint.io import sha256_file
 
 LOAD_LIMIT = 1024       # shorter side kept on reading (≥ any model resolution, so the patch rule is unaffected)
 ALPHA_THRESHOLD = 128   # alpha ≥ this: texture pixel
@@ -104,8 +104,7 @@ def load_texture(source: str | Path | Image.Image, limit: int = LOAD_LIMIT) -> T
     else:
         path = Path(source)
         image, size = _open(path, limit)
-        with open(path, "rb") as handle:
-            record = {"path": str(path), "sha256": hashlib.file_digest(handle, "sha256").hexdigest(), "size": size}
+        record = {"path": str(path), "sha256": sha256_file(path), "size": size}
     record.update(format=image.format, mode=image.mode)
     image = _as_rgb_or_rgba(image)
     width, height = image.size

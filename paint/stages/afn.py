@@ -11,9 +11,10 @@ import torch
 from paint import losses as L
 from paint.config import DataConfig, OptimConfig, StageConfig, TrainConfig
 from paint.data.labels import afn_groups
+from paint.images import to_unit_range
 from paint.models.afn import AFNNetConfig, build_afn_discriminator, build_afn_generator, size_multiple
 from paint.stages.appearance import AppearanceLosses
-from paint.stages.base import Stage, to_unit_range
+from paint.stages.base import Stage
 from paint.stages.visuals import groups_picture
 
 

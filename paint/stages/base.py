@@ -87,11 +87,6 @@ class Stage(ABC):
         return len(batch["key"])
 
 
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] images → [0, 1] for grids."""
-    return ((images.float() + 1) / 2).clamp(0, 1)
-
-
 def move_batch(batch: Batch, device: torch.device) -> Batch:
     """Tensors of a collated batch to `device` (keys and other metadata stay as they are)."""
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}

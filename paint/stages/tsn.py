@@ -9,9 +9,10 @@ import torch
 
 from paint.config import DataConfig, OptimConfig, StageConfig, TrainConfig
 from paint.data.labels import one_hot
+from paint.images import to_unit_range
 from paint.models.tsn import REGIONS, TSNNetConfig, build_tsn_discriminator, build_tsn_generator, size_multiple
 from paint.stages.appearance import AppearanceLosses
-from paint.stages.base import Stage, to_unit_range
+from paint.stages.base import Stage
 from paint.stages.visuals import layout_picture, patch_picture
 
 

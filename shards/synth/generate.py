@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from paint.data.manifest import listed_shards
 from shards.synth.product import MAX_VIEWS, render_product
 from shards.writer import ShardSetWriter
 
@@ -57,7 +58,7 @@ def _products(products: int, views: int, size: int, seed: int, workers: int):
 
 def _remove_stale_shards(out: Path, manifest: dict) -> None:
     """Delete shard files of an earlier, larger run in `out` that the new manifest does not list."""
-    listed = {s["name"] for split in manifest["splits"].values() for s in split["shards"]}
+    listed = listed_shards(manifest)
     for path in out.iterdir():
         if _SHARD.match(path.name) and path.name not in listed:
             path.unlink()
