@@ -1,6 +1,6 @@
 """The three-stage chain, written once: LGN lays out poses with style codes → TSN textures the source layouts from
 patches → AFN renders each design to a target view. The pipeline evaluation (eval/pipeline.py) and paint-design
-(paint/design/chain.py) both run it; they differ only in where codes, patches and target layouts come from.
+(design/chain.py) both run it; they differ only in where codes, patches and target layouts come from.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 run kept an EMA), and find and check the three checkpoints of the LGN → TSN → AFN chain. `untrained_model` builds a
 stage's generator as a training run of the same config starts it (step 0), for the untrained rows of evaluation.
 
-Used by the evaluation (eval/model_eval.py, eval/pipeline.py) and by the design tool (paint/design/).
+Used by the evaluation (eval/model_eval.py, eval/pipeline.py) and by the design tool (design/).
 """
 from __future__ import annotations
 

@@ -50,8 +50,8 @@ echo "== evaluating: $(wc -l < "$ROWS") paint-eval commands ($ROWS) in one proce
 "$BIN/paint-eval" batch "$ROWS"
 "$BIN/paint-eval" leaderboard --leaderboard "$BOARD" --chart "$OUT/leaderboard.png"   # grouped per stage
 echo "== designing: a standing pose, a tartan top and a denim bottom → 4 variants × 3 views"
-"$BIN/paint-design" --pose standing --texture top=paint/design/textures/red-tartan.png \
-  --texture bottom=paint/design/textures/blue-denim.png --views 3 --variants 4 --checkpoints "$OUT" --out "$OUT/design"
+"$BIN/paint-design" --pose standing --texture top=design/textures/red-tartan.png \
+  --texture bottom=design/textures/blue-denim.png --views 3 --variants 4 --checkpoints "$OUT" --out "$OUT/design"
 # The demo fails (after writing everything) when training did not show: the design checks — colour (a red texture
 # gives redder garments than a blue one) and pattern (stripes come out running the texture's way; untrained
 # networks fail it, tests/test_pattern_check.py) in every view — or a learned stage that beats none of its floors on

@@ -1,7 +1,7 @@
-"""Write the data files shipped with `paint-design`: pose presets (paint/design/poses/*.json) from synthetic
-people, and the demo's two texture photos (paint/design/textures/*.png), drawn procedurally.
+"""Write the data files shipped with `paint-design`: pose presets (design/poses/*.json) from synthetic
+people, and the demo's two texture photos (design/textures/*.png), drawn procedurally.
 
-    .venv/bin/python -m shards.make_design_assets [--poses paint/design/poses] [--textures paint/design/textures]
+    .venv/bin/python -m shards.make_design_assets [--poses design/poses] [--textures design/textures]
                                                   [--preview sheet.png]
 
 Each preset is one synthetic product of `shards.synth` (seed 0, a hand-picked index with the named stance),
@@ -90,8 +90,8 @@ def write_png(array: np.ndarray, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--poses", default="paint/design/poses")
-    parser.add_argument("--textures", default="paint/design/textures")
+    parser.add_argument("--poses", default="design/poses")
+    parser.add_argument("--textures", default="design/textures")
     parser.add_argument("--preview", default="", help="also write a PNG: a row per preset, a column per view")
     args = parser.parse_args()
     textures = Path(args.textures)

@@ -18,7 +18,7 @@ the texture's orientation. The check is gap > MARGIN in every view. Normalising 
 nearly flat rendering's tiny gradients from scoring like stripes.
 
 Texture: PERIOD = 4 px (2 px of each colour) at the model's resolution, passed as a single PERIOD × PERIOD tile,
-which the design tool tiles at one photo pixel per output pixel (paint/design/textures.py) — so the period is
+which the design tool tiles at one photo pixel per output pixel (design/textures.py) — so the period is
 exact at any resolution. 4 px is also inside the synthetic set's stripe periods at 128 px (3–9 px).
 
 MARGIN: untrained TSN and AFN (step 0, with a trained LGN) measured |gap| ≤ 0.05 in every view; briefly trained

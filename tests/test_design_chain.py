@@ -26,7 +26,7 @@ from PIL import Image
 from paint.data.contract import ProductSample, ViewSample
 from paint.data.labels import garment_mask
 from paint.data.units import PATCH_REGIONS
-from paint.design import Designer, design
+from design import Designer, design
 from shards.make_design_assets import PRESETS, SEED
 from shards.synth import render_product
 from tests.design_colours import redness_gaps

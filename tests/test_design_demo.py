@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from paint.design import Designer
+from design import Designer
 from tests.design_colours import redness_gaps
 from tests.design_patterns import MARGIN, pattern_gaps
 

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from paint.data.keypoints import BODY25_TO_COCO18
-from paint.design import DesignError, load_pose, load_texture, preset_names
-from paint.design.poses import PRESET_DIR
-from paint.design.textures import texture_patch
+from design import DesignError, load_pose, load_texture, preset_names
+from design.poses import PRESET_DIR
+from design.textures import texture_patch
 
 SCRIPT = str(Path(sys.executable).with_name("paint-design"))
 BOX = (40, 30)      # a garment box (height, width) at the model's resolution

@@ -23,7 +23,7 @@ import pytest
 from paint.data.contract import ProductSample, ViewSample
 from paint.data.labels import garment_mask
 from paint.data.units import PATCH_REGIONS
-from paint.design import Designer
+from design import Designer
 from shards.make_design_assets import PRESETS, SEED
 from shards.synth import render_product
 from tests.design_patterns import MARGIN, pattern_gaps, untrained_checkpoint

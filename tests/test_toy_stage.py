@@ -18,7 +18,8 @@ from paint.config import DataConfig, OptimConfig, StageConfig, TrainConfig
 from paint.data.labels import NUM_CLASSES, one_hot
 from paint.run_setup import check_config, resolve_config
 from paint.stages import build_stage, register_stage, stage_class, stage_names, unregister_stage
-from paint.stages.base import Stage, to_unit_range
+from paint.images import to_unit_range
+from paint.stages.base import Stage
 from paint.stages.visuals import layout_picture
 from paint.train_loop import fit
 from paint.validation import Compared

@@ -14,11 +14,11 @@ from PIL import Image
 
 from paint.data.labels import colourise
 from paint.data.units import PATCH_REGIONS
-from paint.design.chain import Variant, run_variant
-from paint.design.errors import DesignError
-from paint.design.poses import PoseSet, load_pose
-from paint.design.sheet import SHEET, contact_sheet, write_folder
-from paint.design.textures import Texture, load_texture
+from design.chain import Variant, run_variant
+from design.errors import DesignError
+from design.poses import PoseSet, load_pose
+from design.sheet import SHEET, contact_sheet, write_folder
+from design.textures import Texture, load_texture
 from paint.inference import load_pipeline, named_checkpoints, stage_checkpoints
 
 DEMO_RUNS = Path("runs") / "demo"       # where the README's main command (scripts/demo.sh) writes its runs

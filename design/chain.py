@@ -22,7 +22,7 @@ from paint.chain import run_chain
 from paint.data.labels import garment_mask
 from paint.data.patches import Patch, place_patch, region_box
 from paint.data.units import PATCH_REGIONS, stable_seed
-from paint.design.textures import Texture, texture_patch
+from design.textures import Texture, texture_patch
 from paint.images import signed_to_uint8
 from paint.inference import LoadedModel
 

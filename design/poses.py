@@ -1,7 +1,7 @@
 """Poses for the design tool: named presets shipped with the project, or a user's keypoint JSON whose other views
 are derived from the nearest preset view.
 
-A preset (paint/design/poses/<name>.json, written by shards/make_pose_presets.py) holds COCO-18 keypoints
+A preset (design/poses/<name>.json, written by shards/make_pose_presets.py) holds COCO-18 keypoints
 [x, y, confidence] for several views of one person, in pixels of its stated canvas. A user's file is OpenPose
 (COCO-18 or BODY_25) or PAINT-style JSON for ONE view, in pixels of a canvas of `canvas` = (H, W) (default
 256 × 256, PAINT's resolution); a non-square canvas is letterboxed into a square (centred) first.
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from paint.data.keypoints import NUM_KEYPOINTS, KeypointError, parse_keypoint_json, scale_keypoints
-from paint.design.errors import DesignError
+from design.errors import DesignError
 
 PRESET_DIR = Path(__file__).with_name("poses")
 DEFAULT_CANVAS = (256, 256)     # (H, W): PAINT's keypoint files are pixels of Fashion-Gen's 256 × 256 images

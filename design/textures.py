@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from paint.data.patches import Patch
-from paint.design.errors import DesignError
+from design.errors import DesignError
 from paint.io import sha256_file
 
 LOAD_LIMIT = 1024       # shorter side kept on reading (≥ any model resolution, so the patch rule is unaffected)

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from paint.data.labels import colourise
-from paint.design.errors import DesignError
+from design.errors import DesignError
 from paint.io import atomic_path, publish
 
 RECORD = "design.json"

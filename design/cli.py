@@ -15,10 +15,10 @@ import time
 
 from paint.checkpoint import CheckpointError
 from paint.data.units import PATCH_REGIONS
-from paint.design.designer import Designer, check_request
-from paint.design.errors import DesignError
-from paint.design.poses import DEFAULT_CANVAS, preset_names
-from paint.design.sheet import SHEET, check_out
+from design.designer import Designer, check_request
+from design.errors import DesignError
+from design.poses import DEFAULT_CANVAS, preset_names
+from design.sheet import SHEET, check_out
 from paint.inference import parse_named_checkpoints
 
 PROG = "paint-design"
