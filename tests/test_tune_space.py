@@ -157,6 +157,9 @@ def test_the_best_trial_is_one_that_trained_to_its_end():
     ("fixed:\n  train.val_units: 2\nspace: {}\n", [], ["searches nothing"]),
     ("space:\n  loss.l1: {gaussian: [1, 10]}\n", [], ["gaussian", "loguniform"]),
     (None, ["--scheduler", "hyperband"], ["hyperband", "asha", "pbt"]),
+    # a searched value the networks cannot take: refused by the validation pass, not by a failing trial
+    ("space:\n  model.num_downs: {grid: [4, 7]}\n", [], ["model.num_downs", "value 7", "multiple of 128"]),
+    ("space:\n  optim.lr_g: {choice: [1.0e-3, -1.0]}\n", [], ["optim.lr_g", "> 0"]),
 ])
 def test_bad_input_is_one_line_before_ray_starts(space, args, named, ray_tmp, tmp_path):
     """The real console script: exit 2, one line, no Ray (its temp folder never appears), no output folder."""

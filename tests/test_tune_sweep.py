@@ -191,8 +191,9 @@ RESUME_SPACE = """fixed:
   train.epochs: 2
   data.batches_per_epoch: 3
   train.val_units: 2
+  train.max_bad_steps: 1
 space:
-  model.num_downs: {grid: [4, 4, 7]}     # 7: the 64 px input is too small for the network, the trial fails
+  optim.lr_g: {grid: [1.0e-3, 1.0e-3, 1.0e+30]}   # 1e30: a valid value whose losses blow up: the trial fails
 """
 
 
@@ -230,10 +231,10 @@ def test_an_interrupted_sweep_resumes_without_rerunning_a_finished_trial(tiny_sh
     assert sorted(p.name for p in first_run.iterdir()) == first_files
     assert (first_run / "workers" / "rank0.pid").read_text() == first_pid
     # the others ran to their end; the one that cannot train failed without ending the sweep
-    good = [r for r in rows.values() if r["model.num_downs"] == "4"]
+    good = [r for r in rows.values() if float(r["optim.lr_g"]) == 1e-3]
     assert len(good) == 2 and all(r["status"] == "TERMINATED" and r["epochs"] == "2" for r in good), good
-    failed = [r for r in rows.values() if r["model.num_downs"] == "7"]
+    failed = [r for r in rows.values() if float(r["optim.lr_g"]) == 1e30]
     assert len(failed) == 1 and failed[0]["status"] == "ERROR", failed
-    assert "multiple of" in failed[0]["error"] and "\n" not in failed[0]["error"], failed[0]["error"]
+    assert "NaN/inf losses" in failed[0]["error"] and "\n" not in failed[0]["error"], failed[0]["error"]
     assert "1 failed" in done.stdout and f"failed: {failed[0]['trial_id']}" in done.stdout
-    assert yaml.safe_load((out / "best.yaml").read_text())["model"]["num_downs"] == 4
+    assert yaml.safe_load((out / "best.yaml").read_text())["optim"]["lr_g"] == 1e-3
