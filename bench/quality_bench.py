@@ -34,7 +34,8 @@ if str(REPO) not in sys.path:   # also runs from a tree that is not pip-installe
 from eval.floors import floor_stages, floors, real_output_floors  # noqa: E402
 from eval.leaderboard import BEATABLE, METRICS, cell_text, metric_value, read_rows  # noqa: E402
 from eval.leaderboard_compare import contest, role_of, role_rank  # noqa: E402
-from paint.checkpoint import STATE_FILE, read_meta  # noqa: E402
+from paint.checkpoint import CheckpointError, read_meta  # noqa: E402
+from paint.inference import latest_checkpoint  # noqa: E402
 from paint.data.manifest import MANIFEST  # noqa: E402
 from paint.stages import make_config  # noqa: E402
 
@@ -57,8 +58,10 @@ def make_data(shards: Path) -> None:
 
 def trained_epochs(run: Path) -> int:
     """The epoch of a run folder's latest checkpoint (0 when it has none), read without loading weights."""
-    found = sorted(p for p in run.glob("checkpoint_*") if (p / STATE_FILE).is_file())
-    return read_meta(found[-1]).epoch if found else 0
+    try:
+        return read_meta(latest_checkpoint(run)).epoch
+    except CheckpointError:
+        return 0
 
 
 def train(stage: str, shards: Path, out: Path, factor: int) -> None:

@@ -167,16 +167,11 @@ class FlowGenerator(nn.Module):
         self.to_blend = nn.Conv2d(w(0), 1, 3, padding=1, padding_mode=pad) if cfg.pixel_blend else None
         self.texture_gate = nn.Conv2d(w(0), 1, 3, padding=1, padding_mode=pad) if cfg.texture_prior else None
 
-    @property
-    def size_multiple(self) -> int:
-        """Input sides must be multiples of this (one halving per encoder level)."""
-        return size_multiple(self.cfg)
-
     def forward(self, source_image: torch.Tensor, source_layout: torch.Tensor, target_layout: torch.Tensor,
                 target_pose: torch.Tensor | None = None) -> AFNOutput:
         cfg = self.cfg
         for side in source_image.shape[-2:]:
-            check_divisible(side, 2 ** cfg.num_downs, "AFN generator")
+            check_divisible(side, size_multiple(cfg), "AFN generator")
         layout_in = [source_layout, target_layout]
         if cfg.use_target_pose:
             if target_pose is None:

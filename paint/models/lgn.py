@@ -144,11 +144,6 @@ class LayoutGenerator(nn.Module):
                                outermost=i == 0, innermost=i == self.levels - 1)
         self.net, self.limb_width = level, cfg.limb_width
 
-    @property
-    def size_multiple(self) -> int:
-        """Input sides must be multiples of this (one halving per U-Net level)."""
-        return 2 ** self.levels
-
     def forward(self, pose: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         for side in pose.shape[-2:]:
             check_divisible(side, 2 ** self.levels, "LGN generator")
@@ -211,11 +206,6 @@ class PartEncoder(nn.Module):
         self.mu = nn.Linear(widths[cfg.encoder_blocks], cfg.nz_per_part)
         self.logvar = nn.Linear(widths[cfg.encoder_blocks], cfg.nz_per_part)
         self.blocks = cfg.encoder_blocks
-
-    @property
-    def size_multiple(self) -> int:
-        """Input sides must be multiples of this."""
-        return 2 ** (self.blocks + 1)
 
     def forward(self, parts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, P, 4, H, W) part tensors → (mu, logvar), each (B, P·nz_per_part)."""

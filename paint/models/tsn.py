@@ -231,7 +231,7 @@ class TextureGenerator(nn.Module):
         """All renderings: (R+1, B, 3, H, W) in [-1, 1]; pass 0 has no texture, pass i has region i's only."""
         batch, count = layout.shape[0], len(REGIONS)
         for side in layout.shape[-2:]:
-            check_divisible(side, 2 ** self.cfg.num_downs, "TSN generator")
+            check_divisible(side, size_multiple(self.cfg), "TSN generator")
         features = []
         x = layout
         for block in self.layout_encoder:
@@ -260,11 +260,6 @@ class TextureGenerator(nn.Module):
             logits = logits + prior_logits(prior)
         rgb = torch.tanh(logits)
         return rgb.view(count + 1, batch, *rgb.shape[1:])
-
-    @property
-    def size_multiple(self) -> int:
-        """Input sides must be multiples of this (one halving per layout encoder level)."""
-        return size_multiple(self.cfg)
 
     def forward(self, layout: torch.Tensor, patches: Mapping[str, torch.Tensor],
                 masks: Mapping[str, torch.Tensor]) -> torch.Tensor:

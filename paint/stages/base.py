@@ -37,11 +37,10 @@ class Stage(ABC):
         self.cfg = cfg
 
     def size_multiple(self) -> int:
-        """The resolution must be a multiple of this. Default: the generator's own answer (its `size_multiple`;
-        none declared: 1), asked of a generator built on the meta device (no memory, no weights); the PAINT stages
-        answer from their networks' rule without building. ValueError when the networks cannot be built."""
-        with torch.device("meta"):
-            return int(getattr(self.build_generator(), "size_multiple", 1))
+        """The resolution must be a multiple of this: the networks' own rule (the PAINT stages return their model
+        module's `size_multiple`). Default 1: no rule declared. ValueError when the networks cannot take the
+        config."""
+        return 1
 
     @classmethod
     def target_key(cls) -> str:

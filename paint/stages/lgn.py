@@ -68,11 +68,6 @@ class LGNModel(nn.Module):
         self.encoder = build_lgn_encoder(cfg)
 
     @property
-    def size_multiple(self) -> int:
-        """Input sides must be multiples of this (both branches' halvings)."""
-        return max(self.generator.size_multiple, self.encoder.size_multiple)
-
-    @property
     def nz(self) -> int:
         """Size of the style code z that `sample` takes."""
         return self.generator.nz
