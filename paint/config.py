@@ -57,7 +57,7 @@ class OptimConfig:
 class TrainConfig:
     """How long and how a run trains, logs and checkpoints (steps count generator updates)."""
     epochs: int = 4                  # an epoch is data.batches_per_epoch steps on every rank
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    mixed_precision: Literal["no", "bf16", "fp16", "auto"] = "no"   # auto: bf16 where the hardware has it natively
     grad_accum: int = 1
     log_every: int = 10
     grid_every: int = 100            # PNG grid every N steps (and at the end); 0 = only at the end

@@ -26,9 +26,26 @@ class NonFiniteLossError(RuntimeError):
     """Too many consecutive steps had NaN/inf losses."""
 
 
+def native_bf16(cuda: bool) -> bool:
+    """Whether this machine computes bf16 natively: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX.
+    Elsewhere bf16 autocast is emulated and slower than fp32 (torch.cpu's probes are private: absent means no)."""
+    if cuda:
+        return torch.cuda.is_bf16_supported()
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in
+               ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def resolve_precision(mixed_precision: str, cuda: bool) -> str:
+    """train.mixed_precision as Accelerate takes it: "auto" becomes "bf16" where native_bf16, else "no"."""
+    if mixed_precision == "auto":
+        return "bf16" if native_bf16(cuda) else "no"
+    return mixed_precision
+
+
 def make_accelerator(train: TrainConfig) -> Accelerator:
     """The Accelerator, created inside the worker: `cpu=` must be explicit or CPU workers silently don't use DDP."""
-    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=train.mixed_precision,
+    cuda = torch.cuda.is_available()
+    return Accelerator(cpu=not cuda, mixed_precision=resolve_precision(train.mixed_precision, cuda),
                        gradient_accumulation_steps=train.grad_accum)
 
 

@@ -130,7 +130,8 @@ def _run_epoch(engine, stage, cfg, rank, world_size, epoch, logger, reporter, la
         stats = engine.step(batch)
         if launch_time is not None:
             logger.scalars({"time/launch_to_first_step_s": time.time() - launch_time}, engine.step_count,
-                           f"[{cfg.stage}] first step {time.time() - launch_time:.1f} s after launch")
+                           f"[{cfg.stage}] first step {time.time() - launch_time:.1f} s after launch "
+                           f"(mixed precision: {engine.accelerator.mixed_precision})")
             launch_time = None
         last_batch = batch
         if not stats.skipped:

@@ -34,10 +34,28 @@ class Floor:
 
 # --- builders: FloorRequest → evaluator ------------------------------------------------------------------------
 
-def _poses(request: FloorRequest):
+# (data config, train spec, train_limit) → {collector class: filled collector, "views": count}: the floors of one
+# paint-eval process (a `batch` of commands) share each scan of the train views instead of repeating it per floor.
+_SCANS: dict[tuple, dict] = {}
+_KEPT_SCANS = 4
+
+
+def _collected(request: FloorRequest, *kinds: type) -> tuple[str, int, list]:
+    """(train spec, views scanned, one filled collector per kind) over the first train_limit train views."""
     train = request.train()
-    poses = PoseCollector()
-    views = scan_train_views(request.data, train, request.settings.train_limit, poses)
+    key = (repr(request.data), train, request.settings.train_limit)
+    done = _SCANS.setdefault(key, {})
+    missing = [kind() for kind in kinds if kind not in done]
+    if missing:
+        done["views"] = scan_train_views(request.data, train, request.settings.train_limit, *missing)
+        done.update({type(collector): collector for collector in missing})
+    while len(_SCANS) > _KEPT_SCANS:
+        _SCANS.pop(next(iter(_SCANS)))
+    return train, done["views"], [done[kind] for kind in kinds]
+
+
+def _poses(request: FloorRequest):
+    train, views, (poses,) = _collected(request, PoseCollector)
     return poses.references(), f"{train}", views
 
 
@@ -53,9 +71,7 @@ def _pose_bins(request: FloorRequest):
 
 
 def _class_colours(request: FloorRequest):
-    train = request.train()
-    colours = ColourCollector()
-    views = scan_train_views(request.data, train, request.settings.train_limit, colours)
+    train, views, (colours,) = _collected(request, ColourCollector)
     return colours.colours(), f"{views} train views ({train})"
 
 
@@ -70,9 +86,8 @@ def _patch_mean(request: FloorRequest):
 def _chained(request: FloorRequest):
     from eval.floors.pipeline import CHAINED_TSN, ChainedFloors   # imports eval.pipeline: only when asked
 
-    train, s = request.train(), request.settings
-    poses, colours = PoseCollector(), ColourCollector()
-    views = scan_train_views(request.data, train, s.train_limit, poses, colours)
+    s = request.settings
+    train, views, (poses, colours) = _collected(request, PoseCollector, ColourCollector)
     layout = NearestPoseLayout(request.data, poses.references(), s.neighbours, train, request.device)
     design = {"patch-mean": PatchMean, "tiled-patch": TiledPatch}[CHAINED_TSN]
     return ChainedFloors(request.data, layout,
