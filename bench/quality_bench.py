@@ -3,8 +3,8 @@
 A fixed protocol, so that numbers from different commits and machines compare:
 - data: `paint-shards synth` seed 0, 2000 products × 4 views at 128 px (its val split: 200 products, 800 views);
 - training: each stage's `small` preset on local Ray (the `train_<stage>` commands), its epochs × the budget's
-  factor (`demo` 1×: what `make demo` trains; `long` 4×), a checkpoint every factor epochs (the same number of
-  curve points at both budgets);
+  factor (`demo` 1×: what `make demo` trains; `long` 4×), a checkpoint every (the preset's checkpoint interval ×
+  factor) epochs: the demo's curve points, the same number at both budgets;
 - evaluation: the first 500 val units with every Evaluation-v2 row (real-data reference, each floor, the preset's
   untrained networks, the model; the pipeline too) and every checkpoint (learning curves), in one
   `paint-eval batch` process; all under <out>/<budget>/.
@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:   # also runs from a tree that is not pip-installe
     sys.path.insert(1, str(REPO))
 
 from eval.floors import floor_stages, floors, real_output_floors  # noqa: E402
-from eval.leaderboard import BEATABLE, METRICS, cell_text, metric_value, read_rows  # noqa: E402
+from eval.leaderboard import BEATABLE, HIGHER_IS_BETTER, cell_text, metric_value, read_rows  # noqa: E402
 from eval.leaderboard_compare import contest, role_of, role_rank  # noqa: E402
 from paint.checkpoint import CheckpointError, read_meta  # noqa: E402
 from paint.inference import latest_checkpoint  # noqa: E402
@@ -67,7 +67,8 @@ def trained_epochs(run: Path) -> int:
 def train(stage: str, shards: Path, out: Path, factor: int) -> None:
     """Train to the budget; a run stopped part-way (Ctrl-C, a session that ended) resumes from its latest
     checkpoint (the trainer of the same run name resumes), so the long budget can be run in pieces."""
-    epochs = make_config(stage, "small").train.epochs * factor
+    preset = make_config(stage, "small").train
+    epochs, every = preset.epochs * factor, preset.checkpoint_every_epochs * factor   # the demo's curve points
     done = trained_epochs(out / stage)
     if done >= epochs:
         print(f"{stage}: {out / stage} is trained ({done} of {epochs} epochs); delete it to retrain", flush=True)
@@ -75,7 +76,7 @@ def train(stage: str, shards: Path, out: Path, factor: int) -> None:
     if done:
         print(f"{stage}: resuming {out / stage} at epoch {done} of {epochs}", flush=True)
     run([str(BIN / f"train_{stage}"), f"data.shards={shards}", f"run.storage_path={out}", f"run.name={stage}",
-         f"train.epochs={epochs}", f"train.checkpoint_every_epochs={factor}", f"run.num_to_keep={epochs}",
+         f"train.epochs={epochs}", f"train.checkpoint_every_epochs={every}", f"run.num_to_keep={epochs}",
          f"scaling.cpus_per_worker={os.cpu_count() or 1}"])
 
 
@@ -117,7 +118,7 @@ def stage_table(rows: list[dict], stage: str) -> list[str]:
         for floor, results in contest(rows, models[-1], realism).items():
             margins = []
             for metric, (value, theirs, won) in results.items():
-                sign = 1 if METRICS[metric] else -1
+                sign = 1 if HIGHER_IS_BETTER[metric] else -1
                 margins.append(f"{metric} {sign * (value - theirs):+.4g}{'' if won else ' (not beaten)'}")
             out.append(f"  margin over {floor}: " + ", ".join(margins))
         for floor in sorted(f for s, f in realism if s == stage):
@@ -140,7 +141,7 @@ def compare_budgets(boards: dict[str, Path]) -> list[str]:
         for metric in BEATABLE:
             a, b = metric_value(demo, metric), metric_value(long, metric)
             if a is not None and b is not None:
-                improved = b > a if METRICS[metric] else b < a
+                improved = b > a if HIGHER_IS_BETTER[metric] else b < a
                 parts.append(f"{metric} {a:.4g} → {b:.4g}{'' if improved else ' (not better)'}")
         out.append(f"{stage} demo → long: " + ", ".join(parts))
     return out

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from paint.data.labels import colourise
 from design.errors import DesignError
-from paint.io import atomic_path, publish
+from paint.io import atomic_path, deleted_by_ray, publish, ray_deletes_message
 
 RECORD = "design.json"
 SHEET = "sheet.png"
@@ -45,6 +45,8 @@ def contact_sheet(images: np.ndarray, layouts: np.ndarray, view_names: list[str]
 def check_out(out: str | Path) -> Path:
     """`out` may be written: absent, an empty folder or an earlier design; DesignError otherwise."""
     out = Path(out)
+    if deleted_by_ray(out):
+        raise DesignError(ray_deletes_message("--out", out))
     if out.exists() and not out.is_dir():
         raise DesignError(f"--out {str(out)!r} is a file; give a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / RECORD).is_file():

@@ -27,7 +27,7 @@ from eval.cli_options import check_at_least, fid_cache_folder, parse_metrics
 from eval.floors import FloorSettings, describe_floors, floor_stages
 from eval.gallery import GalleryError, write_gallery
 from eval.metrics.fid import RealStatsError
-from eval.leaderboard import DEFAULT_PATH, METRICS, LeaderboardError, append_row, read_rows
+from eval.leaderboard import DEFAULT_PATH, HIGHER_IS_BETTER, LeaderboardError, append_row, read_rows
 from eval.leaderboard_compare import PAIRED_METRIC, summary_lines, unbeaten
 from eval.leaderboard_table import format_table, write_chart
 from eval.model_eval import DEFAULT_CODES, PROTOCOLS, RECONSTRUCTION, SAMPLED, check_lgn_flags, check_protocol
@@ -39,6 +39,7 @@ from eval.untrained import untrained_config
 from paint.inference import PIPELINE_STAGES, latest_checkpoint, parse_named_checkpoints
 from paint.config import ConfigError
 from paint.data.shardspec import StreamError, expand_urls
+from paint.io import deleted_by_ray, ray_deletes_message
 from paint.stages import PRESETS, stage_names
 from paint.weights import WeightsError
 
@@ -122,7 +123,7 @@ def _leaderboard_parser() -> argparse.ArgumentParser:
                                 "beats on which metrics.")
     p.add_argument("--leaderboard", default=str(DEFAULT_PATH), help=f"CSV to read (default {DEFAULT_PATH})")
     p.add_argument("--stage", choices=(*stage_names(), "pipeline"), help="only this stage's rows")
-    p.add_argument("--sort-by", default="fid", choices=tuple(METRICS), help="ranking metric (default fid)")
+    p.add_argument("--sort-by", default="fid", choices=tuple(HIGHER_IS_BETTER), help="ranking metric (default fid)")
     p.add_argument("--chart", help="also write a PNG bar chart here")
     p.add_argument("--summary", action="store_true", help="print one line per stage instead of the table: its "
                    "latest model row and the floors it beats on which metrics")
@@ -212,6 +213,9 @@ def _check_samples(urls: list[str], spec: str) -> None:
 
 
 def _preflight(args, options: EvalOptions) -> dict:
+    for flag, path in (("--leaderboard", args.leaderboard), ("--gallery", args.gallery)):
+        if path and deleted_by_ray(path):
+            raise EvalError(ray_deletes_message(flag, path))
     _check_samples(expand_urls(options.shards, options.split), options.shards)    # StreamError when missing
     if Path(args.leaderboard).exists():
         read_rows(args.leaderboard)                       # an incompatible leaderboard fails now, not after
@@ -252,7 +256,7 @@ def _write_outputs(args, result: EvalResult, options: EvalOptions, device: str, 
         gallery = write_gallery(folder, result.gallery_rows, result.gallery_columns, title, result.gallery_keys)
         print(f"gallery: {gallery.html}")
     written = append_row(args.leaderboard, row)
-    scores = ", ".join(f"{k}={written[k]}" for k in METRICS if written[k])
+    scores = ", ".join(f"{k}={written[k]}" for k in HIGHER_IS_BETTER if written[k])
     print(f"{written['stage']} {written['method']} {written['run_id']}: {result.n_units} units on {device} in "
           f"{seconds:.1f} s (scoring pass {result.seconds:.1f} s): {scores or 'no scores'}\n"
           f"leaderboard row appended to {args.leaderboard}")

@@ -144,7 +144,8 @@ def curve(run: str | Path, options: EvalOptions, device="cpu", leaderboard: str 
             scored_row, _ = leaderboard_row(scored, options, str(device))
             scoring = {key: cell_text(scored_row, key) for key in SAME_SCORING}
         result.points.append(CurvePoint(step, str(folder), _values(scored)))
-        progress(f"curve {stage} step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.points[-1].values.items()))
+        scores = result.points[-1].values
+        progress(f"curve {stage} step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in scores.items()))
     result.lines = matching_lines(leaderboard, stage, result.units)
     folder = Path(out) if out is not None else Path(run) / "curve"
     folder.mkdir(parents=True, exist_ok=True)

@@ -69,10 +69,10 @@ _METRIC_COLUMNS = column_specs()    # column → registry Column, registration o
 COLUMNS: tuple[str, ...] = FIRST_COLUMNS + ("role",) + tuple(c for c in _METRIC_COLUMNS if c not in FIRST_COLUMNS)
 INT_COLUMNS = frozenset({"checkpoint_step", "resolution", "n_real", "n_gen", "seed"})
 # metric column → True when higher is better
-METRICS: dict[str, bool] = {column: spec.higher_is_better for column, spec in _METRIC_COLUMNS.items()}
+HIGHER_IS_BETTER: dict[str, bool] = {column: spec.higher_is_better for column, spec in _METRIC_COLUMNS.items()}
 # metrics on which "better than a floor" means something (diversity only describes the samples)
 BEATABLE: tuple[str, ...] = tuple(column for column, spec in _METRIC_COLUMNS.items() if spec.beatable)
-FLOAT_COLUMNS = frozenset(METRICS)
+FLOAT_COLUMNS = frozenset(HIGHER_IS_BETTER)
 REQUIRED = ("run_id", "stage", "method")      # a row without these cannot be placed in a table
 ROLES = ("reference", "floor", "untrained", "model")
 # role of a row written before the role column existed, by method (any other method: a floor)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Collection
 
-from eval.leaderboard import BEATABLE, METRICS, ROLES, cell_text, infer_role, metric_value
+from eval.leaderboard import BEATABLE, HIGHER_IS_BETTER, ROLES, cell_text, infer_role, metric_value
 
 STAGE_ORDER = ("lgn", "tsn", "afn", "pipeline")
 # The metric a stage's model must beat some floor on (`paint-eval leaderboard --require-beats`): its paired
@@ -64,8 +64,8 @@ def comparable_on(row: dict, other: dict, metric: str) -> bool:
 
 
 def better(mine: float, theirs: float, metric: str) -> bool:
-    """Strictly better in `metric`'s direction (METRICS: True = higher is better)."""
-    return mine > theirs if METRICS[metric] else mine < theirs
+    """Strictly better in `metric`'s direction (HIGHER_IS_BETTER: True = higher is better)."""
+    return mine > theirs if HIGHER_IS_BETTER[metric] else mine < theirs
 
 
 def contest(rows: list[dict], contender: dict, realism: Collection[tuple[str, str]] = ()) -> dict[str, dict]:

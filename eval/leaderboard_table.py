@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Collection
 
-from eval.leaderboard import INT_COLUMNS, METRICS, LeaderboardError, cell_text, metric_value
+from eval.leaderboard import INT_COLUMNS, HIGHER_IS_BETTER, LeaderboardError, cell_text, metric_value
 from eval.leaderboard_compare import (CONTENDER_ROLES, beats_text, differences, role_of, role_rank, stage_order)
 from paint.io import write_bytes_atomic
 
@@ -19,21 +19,21 @@ _DIGITS = {"fid": 3}    # decimals shown; others 4
 def _ranked(rows: list[dict], sort_by: str) -> list[int]:
     """Indices of `rows` by role (reference, floor, untrained, model), within a role best first by `sort_by`;
     rows without it last, ties in input order."""
-    sign = -1.0 if METRICS[sort_by] else 1.0
+    sign = -1.0 if HIGHER_IS_BETTER[sort_by] else 1.0
     value = {i: metric_value(r, sort_by) for i, r in enumerate(rows)}
     return sorted(range(len(rows)), key=lambda i: (role_rank(rows[i]), value[i] is None,
                                                    0.0 if value[i] is None else sign * value[i]))
 
 
 def _check_sort(sort_by: str) -> None:
-    if sort_by not in METRICS:
-        raise LeaderboardError(f"cannot sort by {sort_by!r}; choose one of {', '.join(METRICS)}")
+    if sort_by not in HIGHER_IS_BETTER:
+        raise LeaderboardError(f"cannot sort by {sort_by!r}; choose one of {', '.join(HIGHER_IS_BETTER)}")
 
 
 def _stage_ranking(rows: list[dict], sort_by: str) -> list[tuple[str, str, list[int]]]:
     """Per stage (pipeline order): (stage, metric it is ranked by, row indices grouped by role, best first). The
     metric is `sort_by`, or, for a stage where no row reports it (mIoU-only LGN rows under "fid"), the first
-    METRICS entry that one of its rows reports."""
+    HIGHER_IS_BETTER entry that one of its rows reports."""
     _check_sort(sort_by)
     by_stage: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
@@ -41,7 +41,7 @@ def _stage_ranking(rows: list[dict], sort_by: str) -> list[tuple[str, str, list[
     out = []
     for stage in stage_order(by_stage):
         members = by_stage[stage]
-        reported = [m for m in METRICS if any(metric_value(rows[i], m) is not None for i in members)]
+        reported = [m for m in HIGHER_IS_BETTER if any(metric_value(rows[i], m) is not None for i in members)]
         metric = sort_by if sort_by in reported or not reported else reported[0]
         out.append((stage, metric, [members[k] for k in _ranked([rows[i] for i in members], metric)]))
     return out
@@ -50,7 +50,7 @@ def _stage_ranking(rows: list[dict], sort_by: str) -> list[tuple[str, str, list[
 def _best(rows: list[dict], ranked: list[int], metric: str) -> int:
     """The stage's best row by `metric` over all roles (ties: the earlier row)."""
     have = [i for i in ranked if metric_value(rows[i], metric) is not None] or ranked
-    sign = -1.0 if METRICS[metric] else 1.0
+    sign = -1.0 if HIGHER_IS_BETTER[metric] else 1.0
     return min(have, key=lambda i: (0.0 if metric_value(rows[i], metric) is None
                                     else sign * metric_value(rows[i], metric), i))
 
@@ -71,7 +71,7 @@ def comparability(rows: list[dict], sort_by: str = "fid") -> list[dict]:
 def _show(row: dict, column: str) -> str:
     if column == "role":
         return role_of(row)    # a raw row without one: the inferred role, as grouping used it
-    if column in METRICS:
+    if column in HIGHER_IS_BETTER:
         value = metric_value(row, column)
         return "–" if value is None else f"{value:.{_DIGITS.get(column, 4)}f}"
     return cell_text(row, column) or "–"
@@ -80,7 +80,7 @@ def _show(row: dict, column: str) -> str:
 def format_table(rows: list[dict], stage: str | None = None, sort_by: str = "fid",
                  realism: Collection[tuple[str, str]] = ()) -> str:
     """A monospace text table of `rows` (only `stage` if given): per stage, reference, floors, untrained, models,
-    each best first by `sort_by` (direction per METRICS); only metric columns some row reports. Under a model or
+    each best first by `sort_by` (direction: HIGHER_IS_BETTER); only metric columns some row reports. Under a model or
     untrained row of a stage with floor rows: which floors it beats on which metrics (FID not counted against the
     (stage, floor) pairs in `realism`). Rows not comparable with their stage's best row carry "≠n" and footnote n
     names the differing fields. Returns the table text (no trailing newline)."""
@@ -91,7 +91,7 @@ def format_table(rows: list[dict], stage: str | None = None, sort_by: str = "fid
         return f"(no leaderboard rows{'' if stage is None else f' for stage {stage!r}'})"
     flags = comparability(rows, sort_by)
     ranking = _stage_ranking(rows, sort_by)
-    metrics = [m for m in METRICS if any(metric_value(r, m) is not None for r in rows)]
+    metrics = [m for m in HIGHER_IS_BETTER if any(metric_value(r, m) is not None for r in rows)]
     shown = ("stage", "role", "method", "run_id", "checkpoint_step", "n_gen", *metrics)
     header = ["", *shown]
     lines: list[list[str] | str] = []
@@ -110,12 +110,12 @@ def format_table(rows: list[dict], stage: str | None = None, sort_by: str = "fid
                 lines.append("    ↳ " + beats_text(rows, rows[i], realism))
     cells = [line for line in lines if isinstance(line, list)]
     widths = [max(len(line[k]) for line in [header, *cells]) for k in range(len(header))]
-    numeric = {k for k, c in enumerate(header) if c in METRICS or c in INT_COLUMNS}
+    numeric = {k for k, c in enumerate(header) if c in HIGHER_IS_BETTER or c in INT_COLUMNS}
     render = (lambda line: line if isinstance(line, str) else
               "  ".join(cell.rjust(w) if k in numeric else cell.ljust(w)
                         for k, (cell, w) in enumerate(zip(line, widths))).rstrip())
     title = ("per stage: reference, floors, untrained, models; each best first by "
-             + "; ".join(f"{name} {metric} ({'higher' if METRICS[metric] else 'lower'} is better)"
+             + "; ".join(f"{name} {metric} ({'higher' if HIGHER_IS_BETTER[metric] else 'lower'} is better)"
                          for name, metric, _ in ranking))
     out = [title, render(header), render(["-" * w for w in widths]), *map(render, lines)]
     if notes:
@@ -135,7 +135,7 @@ def write_chart(rows: list[dict], out_png: str | os.PathLike) -> Path:
     for row in rows:
         latest[(role_of(row), *(cell_text(row, c) for c in ("stage", "method", "run_id", "checkpoint_step")))] = row
     rows = list(latest.values())
-    metrics = [m for m in METRICS if any(metric_value(r, m) is not None for r in rows)]
+    metrics = [m for m in HIGHER_IS_BETTER if any(metric_value(r, m) is not None for r in rows)]
     if not metrics:
         raise LeaderboardError("no leaderboard row has a metric to chart; evaluate a checkpoint first")
     stages = stage_order({cell_text(r, "stage") for r in rows})
@@ -157,7 +157,7 @@ def write_chart(rows: list[dict], out_png: str | os.PathLike) -> Path:
             ax.barh(y, value, color=f"C{stages.index(cell_text(rows[i], 'stage')) % 10}", edgecolor="black",
                     linewidth=0.4, hatch=None if flags[i]["comparable"] else "//")
             ax.text(value, y, f" {value:.{_DIGITS.get(metric, 3)}f}", va="center", fontsize=6)
-        ax.set_title(f"{metric} ({'higher' if METRICS[metric] else 'lower'} is better)", fontsize=9)
+        ax.set_title(f"{metric} ({'higher' if HIGHER_IS_BETTER[metric] else 'lower'} is better)", fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
         ax.margins(x=0.2)    # room for the value labels
     axes[0].set_yticks(range(len(labels)), labels, fontsize=7)

@@ -190,7 +190,8 @@ def evaluate(evaluator: Evaluator, options: EvalOptions, rank: int = 0, world_si
                     columns = list(pictures)
                     for i, key in enumerate(batch["key"][:options.gallery_samples - len(gallery_rows)]):
                         gallery_keys.append(key)
-                        gallery_rows.append([unit_to_uint8(pictures[name][i].detach().float()).cpu() for name in columns])
+                        gallery_rows.append([unit_to_uint8(pictures[name][i].detach().float()).cpu()
+                                             for name in columns])
                 bar.update(len(batch["key"]))
     finally:
         bar.close()

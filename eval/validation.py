@@ -2,7 +2,7 @@
 when asked (costly on CPU: each image runs through Inception-v3 at 299 px).
 
 paint/ cannot import eval/, so the training loop's hook (`fit(..., validator=...)`, enabled by train.val_units)
-uses paint.validation directly; Tune trials or scripts that want FID as well call `validate` here.
+uses paint.validation directly; Tune trials or scripts that want FID as well call `validate_with_fid` here.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from paint.stages.base import Stage
 from paint.validation import ValidationScores, validation_batches
 
 
-def validate(stage: Stage, generator: nn.Module, cfg, n: int, shards: str | None = None, split: str | None = "val",
-             fid: bool = False, inception_weights: str | None = None,
-             device: torch.device | str = "cpu") -> dict[str, float]:
+def validate_with_fid(stage: Stage, generator: nn.Module, cfg, n: int, shards: str | None = None,
+                      split: str | None = "val", fid: bool = False, inception_weights: str | None = None,
+                      device: torch.device | str = "cpu") -> dict[str, float]:
     """Score `generator` on the first `n` units of `shards` (default cfg.data.val_shards).
 
     Returns {"val/l1", "val/ssim", "val/units"[, "val/pixel_acc"][, "val/fid"]}: L1 on [-1, 1] images, SSIM on

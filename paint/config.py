@@ -37,6 +37,7 @@ class DataConfig:
     patch_max_frac: float = 1.0
     afn_eval_pairs: str = "first"    # evaluation pairs: "first" (first view → each other) or "all" ordered pairs
     seed: int = 0
+    max_lost_fraction: float = 0.01  # training stops when more of a rank's products are bad or in unreadable shards
 
 
 @dataclasses.dataclass
@@ -82,7 +83,7 @@ class RunConfig:
     name: str = ""                   # "" = <stage>-<timestamp>
     storage_path: str = "runs"       # local folder or a cloud URI (s3://…, gs://…)
     num_to_keep: int = 2
-    max_failures: int = 2
+    max_failures: int = 2            # restarts after workers die (-1: no limit); config/data errors end at once
     resume_from: str = ""            # explicit checkpoint folder to resume from
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from paint.config import ConfigError, flatten, to_dict
 from paint.data.shardspec import is_url
+from paint.io import deleted_by_ray, ray_deletes_message
 from paint.stages import build_stage, make_config
 
 # key: (lowest, highest, lowest allowed?, highest allowed?); None = unbounded
@@ -25,6 +26,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "data.resolution": (1, None, True, True), "data.loader_workers": (0, None, True, True),
     "data.shuffle_buffer": (0, None, True, True), "data.patch_canvas": (0, None, True, True),
     "data.patch_min_frac": (0, 1, False, True), "data.patch_max_frac": (0, 1, False, True),
+    "data.max_lost_fraction": (0, 1, True, True),
     "train.log_every": (1, None, True, True), "train.grid_every": (0, None, True, True),
     "train.checkpoint_every_epochs": (1, None, True, True), "train.max_bad_steps": (1, None, True, True),
     "train.threads": (0, None, True, True), "scaling.cpus_per_worker": (0, None, False, True),
@@ -103,6 +105,8 @@ def check_storage(cfg) -> None:
     if is_url(storage):
         return                                  # a cloud URI: only Ray's storage layer can tell
     path = Path(storage).expanduser().absolute()
+    if deleted_by_ray(path):
+        raise ConfigError(ray_deletes_message("run.storage_path", storage))
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
         raise ConfigError(f"run.storage_path={storage!r}: {str(existing)!r} is not a folder")

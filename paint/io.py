@@ -102,3 +102,18 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def deleted_by_ray(path: str | os.PathLike) -> bool:
+    """Whether `path` lies in a folder Ray removes on its own: a job's copy of its `--working-dir` (or another
+    runtime resource) under a Ray session's temp folder, where a relative output path of a `ray job submit`
+    entrypoint lands."""
+    parts = Path(path).expanduser().absolute().parts
+    return "runtime_resources" in parts and any(part.startswith("session_") for part in parts)
+
+
+def ray_deletes_message(what: str, given: str | os.PathLike) -> str:
+    """The one-line refusal of an output path that deleted_by_ray."""
+    return (f"{what}={str(given)!r} resolves to {str(Path(given).expanduser().absolute())!r}, inside the Ray job's "
+            f"copy of its working dir, which Ray deletes when the job ends; give an absolute path outside it (or a "
+            f"cloud URI)")

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -16,9 +17,18 @@ from pathlib import Path
 from paint.checkpoint import CheckpointError, load_checkpoint
 from paint.config import ConfigError, from_dict, to_dict
 from paint.data.shardspec import is_url
-from paint.engine import effective_settings
+from paint.engine import NonFiniteLossError, effective_settings
 from paint.run_setup import prepare_data, resolve_config, run_name
 from paint.stages import PRESETS, config_class
+
+
+log = logging.getLogger(__name__)
+
+# Worker errors a restart cannot fix — a config, data-contract or shape problem (paint's errors are ValueErrors),
+# losses that diverged from the same checkpoint and seed — end the run at once. Any other worker failure (a killed
+# process, a lost node, a collective broken by a dead peer) is retried from the latest checkpoint, up to
+# run.max_failures times: what Ray means by max_failures. Ray's own retries are off so that this choice is ours.
+UNRECOVERABLE = (ValueError, TypeError, KeyError, IndexError, AssertionError, NotImplementedError, NonFiniteLossError)
 
 
 def keep_ray_local() -> None:
@@ -58,9 +68,9 @@ def _train_worker(loop_config: dict) -> None:
 
 def _with_settings(validator):
     """A validator that also reports `effective_settings` (Tune sweeps use it to prove PBT's values took)."""
-    def validate(engine) -> dict:
+    def validate_and_report_settings(engine) -> dict:
         return {**(validator(engine) if validator is not None else {}), **effective_settings(engine)}
-    return validate
+    return validate_and_report_settings
 
 
 def ensure_ray() -> None:
@@ -82,7 +92,10 @@ def build_trainer(cfg, launch_time: float | None = None, callbacks: list | None 
     `callbacks` join the Train RunConfig (e.g. Tune's reporting); `report_settings` adds `effective_settings`
     to every epoch's metrics. The run lives in run.storage_path/run.name: a second trainer of the same name
     resumes from that run's latest checkpoint."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    # Ray's own RunConfig/ScalingConfig, named apart from paint.config's ScalingConfig (cfg.scaling)
+    from ray.train import CheckpointConfig, FailureConfig
+    from ray.train import RunConfig as RayRunConfig
+    from ray.train import ScalingConfig as RayScalingConfig
     from ray.train.torch import TorchTrainer
 
     name = run_name(cfg)
@@ -95,20 +108,52 @@ def build_trainer(cfg, launch_time: float | None = None, callbacks: list | None 
         _train_worker,
         train_loop_config={"stage": cfg.stage, "cfg": to_dict(cfg), "log_dir": str(log_dir),
                            "launch_time": launch_time or time.time(), "report_settings": report_settings},
-        scaling_config=ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
-                                     resources_per_worker=resources),
-        run_config=RunConfig(name=name, storage_path=storage, callbacks=list(callbacks or []),
-                             checkpoint_config=CheckpointConfig(num_to_keep=cfg.run.num_to_keep),
-                             failure_config=FailureConfig(max_failures=cfg.run.max_failures)),
+        scaling_config=RayScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
+                                        resources_per_worker=resources),
+        run_config=RayRunConfig(name=name, storage_path=storage, callbacks=list(callbacks or []),
+                                checkpoint_config=CheckpointConfig(num_to_keep=cfg.run.num_to_keep),
+                                failure_config=FailureConfig(max_failures=0)),   # fit_with_restarts retries
     )
     return trainer, log_dir
+
+
+def unrecoverable_cause(exc: BaseException) -> BaseException | None:
+    """The first UNRECOVERABLE error behind a failed run (lowest failing rank, outermost first), else None."""
+    failures = getattr(exc, "worker_failures", None) or {0: exc}
+    for rank in sorted(failures):
+        cause = failures[rank]
+        while cause is not None:
+            if isinstance(cause, UNRECOVERABLE):
+                return cause
+            cause = cause.__cause__
+    return None
+
+
+def fit_with_restarts(make_trainer, max_failures: int):
+    """`make_trainer().fit()`; a run whose workers failed for a reason a restart can fix is fitted again by a new
+    trainer of the same name (it resumes from the run's latest checkpoint), at most `max_failures` times (-1: no
+    limit). An unrecoverable failure, or one too many, is raised."""
+    from ray.train import TrainingFailedError
+
+    restarts = 0
+    while True:
+        try:
+            return make_trainer().fit()
+        except TrainingFailedError as exc:
+            if unrecoverable_cause(exc) is not None or (max_failures != -1 and restarts >= max_failures):
+                raise
+            restarts += 1
+            log.warning("training workers failed (%s); restart %d of %s from the latest checkpoint",
+                        root_cause(exc), restarts, "∞" if max_failures == -1 else max_failures)
 
 
 def train(cfg, launch_time: float | None = None):
     """Run `cfg` on Ray Train (connects to RAY_ADDRESS when set, else starts a local Ray). Returns the Result."""
     ensure_ray()
     trainer, log_dir = build_trainer(cfg, launch_time)
-    return trainer.fit(), log_dir
+    made = [trainer]   # the first trainer is built here (it creates log_dir); restarts build new ones
+    return fit_with_restarts(lambda: made.pop() if made else build_trainer(cfg, launch_time)[0],
+                             cfg.run.max_failures), log_dir
 
 
 def root_cause(exc: BaseException) -> str:
@@ -155,8 +200,11 @@ def main(stage: str, argv: list[str] | None = None) -> int:
         print(f"train_{stage}: error: training failed: {root_cause(exc)}", file=sys.stderr)
         return 1
     checkpoint = result.checkpoint.path if result.checkpoint is not None else "none"
+    metrics = result.metrics or {}
     print(f"train_{stage}: done. checkpoint: {checkpoint}\n  grids: {log_dir / 'grids'}\n"
-          f"  tensorboard: tensorboard --logdir {log_dir / 'tensorboard'}\n  metrics: {result.metrics}")
+          f"  tensorboard: tensorboard --logdir {log_dir / 'tensorboard'}\n"
+          f"  data: {metrics.get('data/lost_products', 0)} products lost, {metrics.get('data/bad_shards', 0)} "
+          f"unreadable shard(s) (data.max_lost_fraction={cfg.data.max_lost_fraction})\n  metrics: {metrics}")
     return 0
 
 

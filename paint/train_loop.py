@@ -171,15 +171,19 @@ def _run_epoch(engine, stage, cfg, rank, world_size, epoch, logger, reporter, la
 
 
 def _epoch_metrics(engine, sums: dict, count: int, epoch: int, loader) -> dict:
-    """Epoch means of the losses, averaged over ranks, plus counters (steps, skipped steps, bad data rows)."""
+    """Epoch means of the losses, averaged over ranks, plus counters (steps, skipped steps, and the data lost so
+    far, summed over ranks: products — bad ones and those of unreadable shards — and unreadable shards)."""
     keys = sorted(sums)
     device = engine.accelerator.device
-    local = torch.tensor([sums[k] / max(1, count) for k in keys] + [float(loader.stats.bad_total)], device=device)
-    reduced = engine.accelerator.reduce(local, reduction="mean") if engine.accelerator.num_processes > 1 else local
-    metrics = {k: float(v) for k, v in zip(keys, reduced[:-1].tolist())}
+    lost, _ = loader.lost()
+    counters = [float(lost), float(len(loader.stats.bad_shards))]
+    local = torch.tensor([sums[k] / max(1, count) for k in keys] + counters, device=device)
+    world = engine.accelerator.num_processes
+    reduced = engine.accelerator.reduce(local, reduction="mean") if world > 1 else local
+    metrics = {k: float(v) for k, v in zip(keys, reduced[:len(keys)].tolist())}
+    lost_products, bad_shards = (round(float(v) * world) for v in reduced[len(keys):])
     metrics.update({"epoch": epoch + 1, "step": engine.step_count, "skipped_steps": engine.skipped_total,
-                    "world_size": engine.accelerator.num_processes,
-                    "bad_rows": float(reduced[-1]) * engine.accelerator.num_processes})
+                    "world_size": world, "data/lost_products": lost_products, "data/bad_shards": bad_shards})
     return metrics
 
 

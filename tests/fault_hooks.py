@@ -1,6 +1,7 @@
 """A `train.hooks` callback (paint/hooks.py) that leaves evidence from inside the training workers for the tests:
 
     <log dir>/workers/rank<k>.pid    the worker process of rank k (fault tests kill it)
+    <log dir>/workers/starts         one line per worker start, restarts included: 'rank pid'
     <log dir>/workers/rank<k>.node   the Ray node it ran on (only under Ray)
     <log dir>/workers/rank<k>.keys   the unit keys rank k consumed in epoch 0, one a line (the data split)
 
@@ -20,6 +21,8 @@ def record_workers(event: HookEvent) -> None:
     workers.mkdir(parents=True, exist_ok=True)
     if event.name == "worker_started":
         (workers / f"rank{event.rank}.pid").write_text(str(event.pid))
+        with open(workers / "starts", "a") as starts:
+            starts.write(f"{event.rank} {event.pid}\n")
         if event.node:
             (workers / f"rank{event.rank}.node").write_text(event.node)
     elif event.name == "epoch_keys" and event.epoch == 0:

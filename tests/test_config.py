@@ -70,3 +70,19 @@ def test_overrides_replace_only_the_path_they_name_and_literals_are_checked_on_l
     bad.write_text("optim:\n  schedule: step\n")
     with pytest.raises(ConfigError, match="'optim.schedule': 'step' is not one of"):
         load_yaml(type(cfg), bad, base=cfg)
+
+
+def test_mixed_precision_auto_is_bf16_only_where_the_hardware_has_it():
+    import torch
+
+    from paint.engine import native_bf16, resolve_precision
+    from paint.stages import STAGE_NAMES, make_config
+
+    cpu_native = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    assert native_bf16(cuda=False) == cpu_native
+    assert resolve_precision("auto", cuda=False) == ("bf16" if cpu_native else "no")
+    for explicit in ("no", "bf16", "fp16"):
+        assert resolve_precision(explicit, cuda=False) == explicit
+    assert {make_config(stage, "small").train.mixed_precision for stage in STAGE_NAMES} == {"auto"}
+    assert {make_config(stage, "tiny").train.mixed_precision for stage in STAGE_NAMES} == {"no"}   # tests: exact
+    assert {make_config(stage, "paper").train.mixed_precision for stage in STAGE_NAMES} == {"no"}

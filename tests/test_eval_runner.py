@@ -25,7 +25,7 @@ from eval.leaderboard import COLUMNS, eval_list_sha
 from eval.metrics.inception import TORCHSCRIPT_SHA256, locate_inception
 from paint.inference import load_model
 from eval.pipeline import make_pipeline
-from eval.validation import validate
+from eval.validation import validate_with_fid
 from paint.data.contract import decode_product
 from paint.data.keypoints import pose_maps
 from paint.data.stream import eval_loader
@@ -309,12 +309,12 @@ def test_console_script_prints_the_leaderboard_and_writes_a_chart(tiny_shards, t
 @pytest.mark.timeout(200)
 def test_validation_scores_and_the_training_hook(runs, tiny_shards, tmp_path):
     model = load_model(runs / "tsn")
-    scores = validate(model.stage, model.generator, model.cfg, 2, str(tiny_shards), fid=True)
+    scores = validate_with_fid(model.stage, model.generator, model.cfg, 2, str(tiny_shards), fid=True)
     assert scores["val/units"] == 2 and scores["val/l1"] > 0 and 0 < scores["val/ssim"] <= 1 and scores["val/fid"] > 0
     lgn = load_model(runs / "lgn")
-    assert 0 <= validate(lgn.stage, lgn.generator, lgn.cfg, 2, str(tiny_shards))["val/pixel_acc"] <= 1
+    assert 0 <= validate_with_fid(lgn.stage, lgn.generator, lgn.cfg, 2, str(tiny_shards))["val/pixel_acc"] <= 1
     with pytest.raises(MissingWeightsError):
-        validate(model.stage, model.generator, model.cfg, 2, str(tiny_shards), fid=True,
+        validate_with_fid(model.stage, model.generator, model.cfg, 2, str(tiny_shards), fid=True,
                  inception_weights=str(tmp_path / "none.pt"))
     _, reported = train_tiny("afn", tiny_shards, tmp_path, "train.val_units=3", f"data.val_shards={tiny_shards}")
     (metrics,) = reported

@@ -44,12 +44,12 @@ class MaxAbs(Metric):
         return self.top
 register(MetricSpec(name="maxabs", columns=(Column("maxabs", "max_abs", higher_is_better=False),), inputs="pairs",
                     build=lambda s: MaxAbs(), implementation="test", impl_id=lambda meta: "maxabs"))
-from eval.leaderboard import COLUMNS, METRICS
+from eval.leaderboard import COLUMNS, HIGHER_IS_BETTER
 from eval.metrics import MetricSuite
 from eval.runner import ALL_METRICS
 suite = MetricSuite(("maxabs",))
 suite.update(torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5))
-print(json.dumps({"columns": list(COLUMNS), "metrics": list(METRICS), "cli": list(ALL_METRICS),
+print(json.dumps({"columns": list(COLUMNS), "metrics": list(HIGHER_IS_BETTER), "cli": list(ALL_METRICS),
                   "values": suite.compute().values}))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

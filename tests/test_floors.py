@@ -277,3 +277,28 @@ def test_floor_listing_alias_and_unknown_names(tiny_shards, tmp_path, capsys):
     code = main(["--stage", "tsn", "--method", "patch-mean", "--checkpoint", str(tmp_path), "--shards",
                  str(tiny_shards), "--leaderboard", str(board)])
     assert code == 2 and "--method applies to --floor" in capsys.readouterr().err
+
+
+def test_floors_of_one_process_share_each_train_scan(tiny_shards, monkeypatch):
+    """Two LGN floors (and two TSN floors) on the same request scan the train views once per stage, not per floor,
+    and the shared tables equal those of a fresh scan."""
+    import eval.floors as floors_module
+    scans = []
+    real_scan = floors_module.scan_train_views
+    monkeypatch.setattr(floors_module, "scan_train_views",
+                        lambda *args, **kwargs: scans.append(args[3:]) or real_scan(*args, **kwargs))
+    monkeypatch.setattr(floors_module, "_SCANS", {})
+
+    def request(stage):
+        return FloorRequest(floor_data(stage, "tiny"), str(tiny_shards), "val",
+                            settings=floors_module.FloorSettings(train_limit=12))
+    nearest = make_floor("lgn", "nearest-pose-mean-layout", request("lgn"))
+    make_floor("lgn", "pose-bin-mean-layout", request("lgn"))
+    tiled = make_floor("tsn", "tiled-patch", request("tsn"))
+    mean = make_floor("tsn", "patch-mean", request("tsn"))
+    assert [type(c).__name__ for args in scans for c in args] == ["PoseCollector", "ColourCollector"]
+    assert torch.equal(tiled.colours, mean.colours)
+    monkeypatch.setattr(floors_module, "_SCANS", {})
+    fresh = make_floor("lgn", "nearest-pose-mean-layout", request("lgn"))
+    assert len(scans) == 3 and torch.equal(fresh.layouts, nearest.layouts)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.refs, nearest.refs))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,29 @@ def test_sha256_file_matches_hashlib(tmp_path):
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
     (tmp_path / "empty").write_bytes(b"")
     assert sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+
+
+def test_outputs_in_a_folder_ray_deletes_are_refused_by_every_command(tmp_path, capsys):
+    """A relative output path of a `ray job submit` entrypoint lands in Ray's copy of the working dir (under
+    <ray temp>/session_*/runtime_resources/), which Ray deletes when the job ends: every command refuses it in one
+    line naming the option, and writes nothing there (the real job is tests/test_job_submit.py)."""
+    from design.cli import main as design_main
+    from eval.cli import main as eval_main
+    from paint.io import deleted_by_ray
+    from tune.cli import main as tune_main
+
+    texture = Path(__file__).resolve().parents[1] / "design" / "textures" / "red-tartan.png"
+    copy = tmp_path / "ray" / "session_2026-12-07_04-00-00_1" / "runtime_resources" / "working_dir_files" / "pkg"
+    copy.mkdir(parents=True)
+    assert deleted_by_ray(copy / "runs") and not deleted_by_ray(tmp_path / "runs")
+    assert not deleted_by_ray(tmp_path / "runtime_resources" / "x")   # only under a Ray session folder
+    for main, argv, option in (
+            (design_main, ["--pose", "standing", "--texture", f"top={texture}", "--out", str(copy / "design")],
+             "--out"),
+            (eval_main, ["--floor", "tsn", "--shards", str(tmp_path), "--leaderboard", str(copy / "lb.csv")],
+             "--leaderboard"),
+            (tune_main, ["--stage", "tsn", "--out", str(copy / "sweep")], "--out")):
+        code = main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and f"{option}=" in err[0] and "Ray deletes" in err[0], (argv, err)
+    assert [p.name for p in copy.iterdir()] == []

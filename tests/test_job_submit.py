@@ -146,6 +146,26 @@ def test_ray_job_submit_trains_and_checkpoints(ray_head, shards, tmp_path):
     assert str(checkpoints[-1]) in output   # the one the job reported
 
 
+@pytest.mark.timeout(240)
+def test_a_storage_path_inside_the_jobs_working_dir_copy_is_refused(ray_head, shards, tmp_path):
+    """`ray job submit --working-dir DIR -- train_tsn` with the default, relative run.storage_path ("runs"): the
+    entrypoint runs in Ray's copy of DIR, which Ray deletes when the job ends, so the run is refused before it
+    trains, in one line that says why — and nothing lands in DIR."""
+    url, env = ray_head
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("mine\n")
+    entrypoint = [str(TRAIN_TSN), "--preset", "tiny", f"data.shards={shards}", "run.name=lost", "train.threads=1"]
+    done = _ray_cli(["job", "submit", "--address", url, "--working-dir", str(project), "--", *entrypoint], env,
+                    timeout=200)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-4000:]
+    refusal = sorted({line for line in output.splitlines() if line.startswith("train_tsn: error: ")})   # logs echo
+    assert len(refusal) == 1 and "run.storage_path='runs'" in refusal[0], output[-4000:]
+    assert "which Ray deletes when the job ends" in refusal[0] and "runtime_resources" in refusal[0]
+    assert "worker group" not in output and sorted(p.name for p in project.iterdir()) == ["notes.txt"]
+
+
 @pytest.mark.timeout(120)
 def test_job_server_refuses_a_client_without_the_token(ray_head):
     url, env = ray_head

@@ -174,6 +174,73 @@ def test_strict_evaluation_raises_naming_the_key_and_lenient_counts_it(corrupted
     assert bad == {"bad-image": 1, "bad-meta": 1}
 
 
+def test_a_bad_product_read_in_many_passes_is_counted_once(corrupted):
+    loader = train_loader("view", config(corrupted, batches_per_epoch=12), 0, 1)
+    for _ in range(3):   # three epochs re-read every shard several times
+        list(loader)
+    assert loader.stats.bad == {"bad-image": 1, "bad-meta": 1} and loader.stats.bad_total == 2
+    assert loader.lost() == (2, 0)
+
+
+def truncate_mid_product(shard: Path) -> tuple[int, int]:
+    """Cut `shard` in the middle of its third product's second member (as an interrupted copy would);
+    returns (products the shard held, products that survive whole)."""
+    import tarfile
+    with tarfile.open(shard) as tar:
+        members = tar.getmembers()
+    products = list(dict.fromkeys(m.name.split(".")[0] for m in members))
+    third = [m for m in members if m.name.startswith(products[2] + ".")]
+    cut = third[1].offset_data + third[1].size // 2
+    shard.write_bytes(shard.read_bytes()[:cut])
+    return len(products), 2
+
+
+@pytest.fixture
+def truncated(shard_sets, tmp_path) -> tuple[Path, Path, int]:
+    """A copy of the 3-shard set (manifest included) whose train-000001.tar was cut short; the products it lost."""
+    folder = tmp_path / "truncated"
+    shutil.copytree(shard_sets[3], folder)
+    shard = folder / "train-000001.tar"
+    held, whole = truncate_mid_product(shard)
+    return folder, shard, held - whole
+
+
+def test_a_truncated_shard_is_one_shard_error_naming_the_products_it_lost(truncated, caplog):
+    folder, shard, lost = truncated
+    loader = train_loader("view", config(folder, batches_per_epoch=12, max_lost_fraction=1.0), 0, 1)
+    with caplog.at_level(logging.WARNING, logger="paint.data.stream"):
+        for _ in range(3):   # the truncated shard is re-read many times: still one shard error
+            keys = [key for batch in loader for key in batch["key"]]
+            assert len(keys) == 12 * 3
+    stats = loader.stats
+    assert stats.bad == {"shard": 1} and list(stats.bad_shards) == [str(shard)]
+    assert loader.lost() == (lost, 0) and lost == 4
+    assert f"unreadable shard 'train-000001.tar': {lost} of 6 products lost" in stats.summary(loader.expected)
+    assert caplog.text.count("skipping the rest of unreadable shard") <= 2   # once per loader worker at most
+
+
+def test_training_refuses_to_go_on_above_max_lost_fraction(truncated):
+    folder, _, lost = truncated
+    loader = train_loader("view", config(folder, batches_per_epoch=12, max_lost_fraction=0.05), 0, 1)
+    with pytest.raises(StreamError, match=r"products lost .*more than data.max_lost_fraction=0.05") as info:
+        for _ in range(3):
+            list(loader)
+    assert "\n" not in str(info.value) and f"{lost} of 16 products lost" in str(info.value)
+    loader = train_loader("view", config(folder, batches_per_epoch=12, max_lost_fraction=0.3), 0, 1)
+    for _ in range(3):   # 4 of 16 lost is 25 %: under 30 % it trains on
+        assert len(list(loader)) == 12
+
+
+def test_strict_evaluation_names_a_truncated_shard_and_lenient_counts_it_once(truncated):
+    folder, shard, lost = truncated
+    with pytest.raises(StreamError, match="unreadable shard data"):
+        eval_keys("view", config(folder), 0)
+    loader = eval_loader("view", config(folder), 0, 1, strict=False, split=None)
+    keys = [key for batch in loader for key in batch["key"]]
+    assert loader.stats.bad == {"shard": 1} and loader.lost() == (lost, 0)
+    assert len({key.split("/")[0] for key in keys}) == 16 - lost
+
+
 # ---------------------------------------------------------------------------------------------- splits
 
 def split_products() -> list:

@@ -5,6 +5,7 @@ Ray is slow to start on a loaded 2-core machine (about a minute to the first ste
 """
 import os
 import re
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ def test_two_worker_run_writes_a_complete_run_folder(two_worker_run):
     assert sorted(pids) == [0, 1] and pids[0] != pids[1] and os.getpid() not in pids.values()
     metrics = printed_metrics(result.stdout)
     assert metrics["world_size"] == 2 and metrics["epoch"] == EPOCHS and metrics["step"] == steps
-    assert metrics["skipped_steps"] == 0 and metrics["bad_rows"] == 0
+    assert metrics["skipped_steps"] == 0 and metrics["data/lost_products"] == 0 == metrics["data/bad_shards"]
     per_epoch = reported_metrics(run)
     assert sorted(per_epoch) == list(range(1, EPOCHS + 1))
     assert all(m["world_size"] == 2 and m["step"] == e * BATCHES for e, m in per_epoch.items())
@@ -269,3 +270,21 @@ def test_run_survives_a_killed_worker(two_worker_run, tiny_shards, ray_tmp, tmp_
     expected = load_checkpoint(printed_checkpoint(two_worker_run.result.stdout))
     assert_same_state(final["engine"], expected["engine"], "engine")
     assert not wait_until_ray_gone(ray_tmp), "Ray processes are still running after train_tsn exited"
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 60)
+def test_a_failure_no_restart_can_fix_ends_the_run_at_once(tiny_shards, ray_tmp, tmp_path):
+    """Train shards that are all unreadable: the workers' StreamError ends the run on its first attempt, although
+    run.max_failures=2 would allow two restarts (they are for workers that die, tested above)."""
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_shards, broken)
+    for tar in broken.glob("train-*.tar"):
+        tar.write_bytes(b"not a tar archive " * 64)
+    args = tiny_args(broken, tmp_path / "runs", "broken", "run.max_failures=2", RECORD_WORKERS)
+    result = run_script(args, tmp_path, ray_tmp, RUN_TIMEOUT)
+    ours = [line for line in result.stderr.splitlines() if line.startswith("train_tsn: ")]   # Ray logs around it
+    assert result.rc == 1 and len(ours) == 1, result.stderr[-3000:]
+    assert ours[0].startswith("train_tsn: error: training failed: StreamError: training shards yield no samples")
+    starts = (tmp_path / "runs" / "broken" / "workers" / "starts").read_text().splitlines()
+    assert len(starts) == 1, f"the workers were started {len(starts)} times: {starts}"
+    assert "restart 1 of" not in result.stdout + result.stderr

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from paint.config import DataConfig
-from paint.data import units as U
+from paint.data.units import (PAIR_UNIT_KEYS, VIEW_UNIT_KEYS, collate_units, eval_pairs,
+                              eval_plan, eval_unit_count, eval_units, stable_seed, train_plan, train_units)
 from paint.data.keypoints import NUM_KEYPOINTS
 from paint.data.labels import IGNORE
 from tests.fixtures_products import random_product
@@ -16,10 +17,10 @@ CFG = DataConfig(resolution=37, seed=3)
 
 def test_view_units_have_contract_shapes_dtypes_and_ranges_at_odd_size():
     product = random_product(1, n_views=3, size=48)
-    units = U.eval_units(product, "view", CFG)
+    units = eval_units(product, "view", CFG)
     assert [u["key"] for u in units] == ["p0001/v0", "p0001/v1", "p0001/v2"]
     for unit in units:
-        assert tuple(unit) == U.VIEW_UNIT_KEYS
+        assert tuple(unit) == VIEW_UNIT_KEYS
         assert unit["pose"].shape == (NUM_KEYPOINTS, 37, 37) and unit["pose"].dtype == torch.float32
         assert set(unit["pose"].unique().tolist()) <= {0.0, 1.0} and unit["pose"].sum() > 0
         assert unit["pose"][3].sum() == 0  # a missing joint stays empty
@@ -37,7 +38,7 @@ def test_view_units_have_contract_shapes_dtypes_and_ranges_at_odd_size():
 
 def test_layout_is_nearest_resized_and_keeps_ignore():
     product = random_product(2, n_views=1, size=48)
-    unit = U.eval_units(product, "view", CFG)[0]
+    unit = eval_units(product, "view", CFG)[0]
     source = product.views["v0"].parsing
     assert set(unit["layout"].unique().tolist()) <= set(np.unique(source).tolist())
 
@@ -45,7 +46,7 @@ def test_layout_is_nearest_resized_and_keeps_ignore():
 def test_absent_region_gives_all_zero_patch_and_mask_and_canvas_size_follows_config():
     product = random_product(4, n_views=2, size=48, regions=("top",))
     cfg = dataclasses.replace(CFG, patch_canvas=20)
-    for unit in U.eval_units(product, "view", cfg):
+    for unit in eval_units(product, "view", cfg):
         assert unit["patch_bottom"].shape == (3, 20, 20)
         assert unit["patch_bottom"].abs().sum() == 0 and unit["patch_bottom_mask"].sum() == 0
         assert unit["patch_top_mask"].sum() > 0
@@ -53,45 +54,45 @@ def test_absent_region_gives_all_zero_patch_and_mask_and_canvas_size_follows_con
 
 def test_eval_patches_are_deterministic_per_key_and_training_patches_follow_the_rng():
     product = random_product(5, n_views=2, size=48)
-    first = U.eval_units(product, "view", CFG)
-    again = U.eval_units(product, "view", CFG)
+    first = eval_units(product, "view", CFG)
+    again = eval_units(product, "view", CFG)
     for a, b in zip(first, again):
         assert torch.equal(a["patch_top"], b["patch_top"]) and torch.equal(a["patch_bottom_mask"],
                                                                              b["patch_bottom_mask"])
-    other_seed = U.eval_units(product, "view", dataclasses.replace(CFG, seed=4))
+    other_seed = eval_units(product, "view", dataclasses.replace(CFG, seed=4))
     assert any(not torch.equal(a["patch_top_mask"], b["patch_top_mask"]) for a, b in zip(first, other_seed))
-    draws = [U.train_units(product, "view", CFG, np.random.default_rng(s))[0]["patch_top_mask"]
+    draws = [train_units(product, "view", CFG, np.random.default_rng(s))[0]["patch_top_mask"]
              for s in range(4)]
     assert any(not torch.equal(draws[0], d) for d in draws[1:])
 
 
 def test_stable_seed_is_a_fixed_function_of_its_parts():
     # sha256-based: the same in every process, unlike hash() of a str
-    assert U.stable_seed("eval-unit", 0, "p0001/v0") == U.stable_seed("eval-unit", 0, "p0001/v0")
-    assert U.stable_seed("eval-unit", 0, "p0001/v0") == 12347118099510911982
-    assert U.stable_seed("eval-unit", 0, "p0001/v1") != U.stable_seed("eval-unit", 0, "p0001/v0")
+    assert stable_seed("eval-unit", 0, "p0001/v0") == stable_seed("eval-unit", 0, "p0001/v0")
+    assert stable_seed("eval-unit", 0, "p0001/v0") == 12347118099510911982
+    assert stable_seed("eval-unit", 0, "p0001/v1") != stable_seed("eval-unit", 0, "p0001/v0")
 
 
 def test_eval_pairs_in_fixed_order_and_counts_match():
     product = random_product(6, n_views=3, size=32)
-    first = U.eval_units(product, "pair", CFG)
+    first = eval_units(product, "pair", CFG)
     assert [u["key"] for u in first] == ["p0006/v0->v1", "p0006/v0->v2"]
     all_cfg = dataclasses.replace(CFG, afn_eval_pairs="all")
-    keys = [u["key"] for u in U.eval_units(product, "pair", all_cfg)]
+    keys = [u["key"] for u in eval_units(product, "pair", all_cfg)]
     assert keys == ["p0006/v0->v1", "p0006/v0->v2", "p0006/v1->v0", "p0006/v1->v2", "p0006/v2->v0",
                     "p0006/v2->v1"]
     for n in range(1, 5):
         ids = [f"v{k}" for k in range(n)]
         for kind in ("view", "pair"):
             for mode in ("first", "all"):
-                assert len(U.eval_plan(ids, kind, mode)) == U.eval_unit_count(kind, n, mode)
+                assert len(eval_plan(ids, kind, mode)) == eval_unit_count(kind, n, mode)
 
 
 def test_pair_unit_contents_come_from_the_two_views():
     product = random_product(8, n_views=2, size=48)
-    pair = U.eval_units(product, "pair", CFG)[0]
-    views = {u["key"]: u for u in U.eval_units(product, "view", CFG)}
-    assert tuple(pair) == U.PAIR_UNIT_KEYS
+    pair = eval_units(product, "pair", CFG)[0]
+    views = {u["key"]: u for u in eval_units(product, "view", CFG)}
+    assert tuple(pair) == PAIR_UNIT_KEYS
     assert torch.equal(pair["src_image"], views["p0008/v0"]["image"])
     assert torch.equal(pair["tgt_layout"], views["p0008/v1"]["layout"])
     assert torch.equal(pair["tgt_pose"], views["p0008/v1"]["pose"])
@@ -103,18 +104,18 @@ def test_training_pairs_are_distinct_views_and_single_view_products_give_none():
     rng = np.random.default_rng(0)
     seen = set()
     for _ in range(30):
-        (src, tgt), = U.train_plan(product.view_ids, "pair", rng)
+        (src, tgt), = train_plan(product.view_ids, "pair", rng)
         assert src != tgt
         seen.add((src, tgt))
     assert len(seen) > 5  # ordered pairs, both directions
-    (unit,) = U.train_units(product, "pair", CFG, rng)
+    (unit,) = train_units(product, "pair", CFG, rng)
     assert unit["src_image"].shape == (3, 37, 37) and "->" in unit["key"]
-    assert U.train_units(random_product(10, n_views=1, size=32), "pair", CFG, rng) == []
+    assert train_units(random_product(10, n_views=1, size=32), "pair", CFG, rng) == []
 
 
 def test_collate_stacks_tensors_and_lists_keys():
     product = random_product(11, n_views=3, size=32)
-    batch = U.collate_units(U.eval_units(product, "view", CFG))
+    batch = collate_units(eval_units(product, "view", CFG))
     assert batch["key"] == ["p0011/v0", "p0011/v1", "p0011/v2"]
     assert batch["layout"].shape == (3, 37, 37) and batch["layout"].dtype == torch.int64
     assert batch["patch_top"].shape == (3, 3, 37, 37)
@@ -122,4 +123,4 @@ def test_collate_stacks_tensors_and_lists_keys():
 
 def test_unknown_pair_mode_is_refused():
     with pytest.raises(ValueError, match="afn_eval_pairs"):
-        U.eval_pairs(["a", "b"], "some")
+        eval_pairs(["a", "b"], "some")

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 PROG = "paint-tune"
-METRICS = {"val/l1": "min", "val/ssim": "max", "val/pixel_acc": "max", "G/total": "min", "D/total": "min"}
+TUNE_METRIC_MODES = {"val/l1": "min", "val/ssim": "max", "val/pixel_acc": "max", "G/total": "min", "D/total": "min"}
 
 
 class UsageError(Exception):
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="YAML file of settings applied on top of the preset")
     parser.add_argument("--num-samples", type=int, default=4, help="trials to sample (× every grid value)")
     parser.add_argument("--scheduler", default="asha", choices=SCHEDULERS, help="asha (default) or pbt")
-    parser.add_argument("--metric", default="val/l1", help=f"what to optimise: {', '.join(METRICS)} "
+    parser.add_argument("--metric", default="val/l1", help=f"what to optimise: {', '.join(TUNE_METRIC_MODES)} "
                         "(default val/l1, the periodic validation's L1)")
     parser.add_argument("--mode", choices=("min", "max"), help="min or max (default: what suits --metric)")
     parser.add_argument("--out", required=True, help="output folder (Tune and Train storage, report files)")
@@ -64,6 +64,7 @@ def plan(args) -> "object":
     from paint.config import apply_overrides, parse_override, to_dict
     from paint.run_setup import check_config, prepare_data, resolve_config
     from paint.data.shardspec import is_url
+    from paint.io import deleted_by_ray, ray_deletes_message
     from paint.stages import stage_class, stage_names
     from tune.search_space import apply_fixed, check_space, load_space, shipped_space
     from tune.sweep import SweepSpec, has_sweep
@@ -72,6 +73,8 @@ def plan(args) -> "object":
         raise UsageError(f"--stage is needed ({', '.join(stage_names())}) unless --resume continues a sweep")
     if is_url(args.out):
         raise UsageError(f"--out {args.out}: give a folder (on a filesystem every node mounts), not a URI")
+    if deleted_by_ray(args.out):
+        raise UsageError(ray_deletes_message("--out", args.out))
     if has_sweep(args.out):
         raise UsageError(f"{args.out} already holds a sweep; add --resume to continue it, or choose another --out")
     if args.num_samples < 1:
@@ -82,7 +85,7 @@ def plan(args) -> "object":
             raise UsageError(f"--{option.replace('_', '-')} is out of range: {value}")
     if not 0 < args.quantile_fraction <= 0.5:
         raise UsageError(f"--quantile-fraction must be in (0, 0.5], got {args.quantile_fraction}")
-    metrics = [m for m in METRICS if m != "val/pixel_acc" or stage_class(args.stage).output == "layout"]
+    metrics = [m for m in TUNE_METRIC_MODES if m != "val/pixel_acc" or stage_class(args.stage).output == "layout"]
     if args.metric not in metrics:
         raise UsageError(f"--metric {args.metric!r} is not reported by {args.stage}; use one of {', '.join(metrics)}")
     space = load_space(args.space or shipped_space(args.stage))
@@ -101,7 +104,7 @@ def plan(args) -> "object":
     if args.scheduler == "pbt":  # PBT copies trials from checkpoints: one per epoch
         runtime["train.checkpoint_every_epochs"] = 1
     return SweepSpec(stage=args.stage, base=to_dict(cfg), space=space.to_dict(), scheduler=args.scheduler,
-                     metric=args.metric, mode=args.mode or METRICS[args.metric], num_samples=args.num_samples,
+                     metric=args.metric, mode=args.mode or TUNE_METRIC_MODES[args.metric], num_samples=args.num_samples,
                      out=str(Path(args.out).resolve()), runtime=runtime,
                      max_concurrent=args.max_concurrent, grace_period=args.grace_period,
                      reduction_factor=args.reduction_factor, perturbation_interval=args.perturbation_interval,

@@ -25,7 +25,7 @@ from pathlib import Path
 from ray.tune import Trainable
 
 from paint.config import apply_overrides, from_dict
-from paint.ray_train import build_trainer, root_cause
+from paint.ray_train import build_trainer, fit_with_restarts, root_cause
 from paint.run_setup import check_config
 from paint.stages import config_class
 
@@ -46,7 +46,7 @@ def trial_config(spec: dict, values: dict):
     return apply_overrides(base, dict(values))
 
 
-def run_name(trial_id: str, start_from: str = "", values: dict | None = None) -> str:
+def trial_run_name(trial_id: str, start_from: str = "", values: dict | None = None) -> str:
     """A trial's Train run: named after the trial, plus (when it starts from a Tune checkpoint) a digest of that
     checkpoint and the values, so a restarted attempt finds its run again but every exploit starts a new one."""
     if not start_from:
@@ -86,7 +86,7 @@ class PaintTrial(Trainable):
         from ray.util.queue import Queue
 
         values = dict(self.config)
-        name = run_name(self.trial_id, self.start_from, values)
+        name = trial_run_name(self.trial_id, self.start_from, values)
         storage = Path(self.spec["train_storage"])
         resume_from = ""
         if self.start_from:  # a stable copy: Tune may hand over a temporary folder
@@ -101,12 +101,15 @@ class PaintTrial(Trainable):
         check_config(cfg)
         self.cfg = cfg
         self.queue = Queue(maxsize=1, actor_options={"num_cpus": 0})
-        trainer, self.log_dir = build_trainer(cfg, callbacks=[_forward_callback(self.queue)],
-                                              report_settings=True)
+        callbacks = [_forward_callback(self.queue)]
+        trainer, self.log_dir = build_trainer(cfg, callbacks=callbacks, report_settings=True)
+        made = [trainer]   # restarts (fit_with_restarts) build new trainers of the same run
 
         def fit() -> None:
             try:
-                self.outcome["result"] = trainer.fit()
+                self.outcome["result"] = fit_with_restarts(
+                    lambda: made.pop() if made else build_trainer(cfg, callbacks=callbacks, report_settings=True)[0],
+                    cfg.run.max_failures)
             except BaseException as exc:  # handed to step()
                 self.outcome["error"] = exc
             finally:

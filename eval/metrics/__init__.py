@@ -17,7 +17,7 @@ from eval.metrics.registry import (BuildSettings, Column, MetricSpec, NoDataErro
                                    image_metric_names, metric_names, register, specs)
 from eval.metrics.segmentation import BODY_CLASSES, LayoutScores, confusion_matrix, scores_from_confusion
 from eval.metrics.ssim import SSIM, ssim_per_image
-from eval.metrics.suite import IMAGE_METRICS, METRICS, MetricSuite, SuiteResult
+from eval.metrics.suite import IMAGE_METRICS, METRIC_NAMES, MetricSuite, SuiteResult
 from paint.weights import MissingWeightsError, WeightsError
 
 __all__ = [
@@ -26,6 +26,6 @@ __all__ = [
     "InceptionInfo", "load_fid_inception", "locate_inception", "staged_path", "L1", "LPIPS", "LpipsInfo",
     "build_lpips_network", "BuildSettings", "Column", "MetricSpec", "NoDataError", "column_of", "column_specs",
     "image_metric_names", "metric_names", "register", "specs", "BODY_CLASSES", "LayoutScores", "confusion_matrix",
-    "scores_from_confusion", "SSIM", "ssim_per_image", "IMAGE_METRICS", "METRICS", "MetricSuite", "SuiteResult",
+    "scores_from_confusion", "SSIM", "ssim_per_image", "IMAGE_METRICS", "METRIC_NAMES", "MetricSuite", "SuiteResult",
     "MissingWeightsError", "WeightsError",
 ]

@@ -27,7 +27,7 @@ from paint.weights import WeightsError
 
 # The shipped metrics at import time (a metric registered later is still accepted by MetricSuite).
 IMAGE_METRICS = image_metric_names()    # fid, ssim, lpips, l1
-METRICS = metric_names()                # + layout: miou, miou_garment, miou_body, pixel_accuracy, miou_best, diversity
+METRIC_NAMES = metric_names()   # + layout: miou, miou_garment, miou_body, pixel_accuracy, miou_best, diversity
 
 
 @dataclass
@@ -59,7 +59,7 @@ class MetricSuite:
     strict: raise WeightsError instead of recording a skipped metric.
     """
 
-    def __init__(self, metrics: tuple[str, ...] | list[str] = METRICS, *, value_range: ValueRange = (-1.0, 1.0),
+    def __init__(self, metrics: tuple[str, ...] | list[str] = METRIC_NAMES, *, value_range: ValueRange = (-1.0, 1.0),
                  inception_weights: str | os.PathLike | None = None,
                  alexnet_weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                  fid_batch_size: int = 16, strict: bool = False):

@@ -73,3 +73,21 @@ def listed_shards(manifest: dict) -> dict[str, dict]:
     """Shard file name → its entry plus its "split", over every split."""
     return {shard["name"]: {"split": split, **shard}
             for split, info in manifest["splits"].items() for shard in info["shards"]}
+
+
+def products_per_shard(urls: list[str]) -> dict[str, int]:
+    """Shard URL → products its folder's manifest lists, for the local shards that one lists (others are left out:
+    a remote shard's manifest is not read)."""
+    counts: dict[str, int] = {}
+    listings: dict[str, dict] = {}
+    for url in urls:
+        folder = os.path.dirname(url)
+        if folder not in listings:
+            try:
+                listings[folder] = listed_shards(read_manifest(folder))
+            except (OSError, ValueError, KeyError, TypeError):   # no manifest, or one of another layout
+                listings[folder] = {}
+        entry = listings[folder].get(os.path.basename(url))
+        if entry is not None and isinstance(entry.get("products"), int):
+            counts[url] = entry["products"]
+    return counts

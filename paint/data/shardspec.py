@@ -31,33 +31,96 @@ class StreamError(ValueError):
 
 @dataclass
 class StreamStats:
-    """What a stream did: good products and units, and bad rows skipped per reason."""
+    """What a stream did: products decoded and units delivered (every read counts), and what was lost — each bad
+    product once (by key) and each unreadable shard once (by URL), however often a training stream re-reads them.
+
+    A bad shard (truncated, not a tar) is one shard error; the products it lost are those its manifest lists
+    (`expected`) beyond the good ones read from it, so a broken last product read from it is part of that loss,
+    not a bad product of its own."""
     products: int = 0                                  # products decoded
     units: int = 0                                     # units delivered in batches
     single_view: int = 0                               # products with one view (no pair unit; not an error)
-    bad: Counter = field(default_factory=Counter)      # reason → bad rows skipped
-    examples: list = field(default_factory=list)       # first few (key, message) of bad rows
+    bad_products: dict = field(default_factory=dict)   # product key → (reason, shard URL)
+    bad_shards: dict = field(default_factory=dict)     # shard URL → (error message, products read from it)
+    examples: list = field(default_factory=list)       # first few (key or shard, message) of what was lost
+
+    def add_bad(self, reason: str, key: str, message: str, url: str = "") -> bool:
+        """Count bad product `key` (once); True when it was new."""
+        if key in self.bad_products:
+            return False
+        self.bad_products[key] = (reason, url)
+        self._example(key, message)
+        return True
+
+    def add_bad_shard(self, url: str, message: str, read: int) -> bool:
+        """Count unreadable shard `url` (once), `read` products having come out of it so far; True when new."""
+        if url in self.bad_shards:
+            self.note_read(url, read)
+            return False
+        self.bad_shards[url] = (message, read)
+        self._example(os.path.basename(url) or url, message)
+        return True
+
+    def note_read(self, url: str, read: int) -> None:
+        """A bad shard's products read so far (distinct keys; its last, broken product comes out after the error)."""
+        message, before = self.bad_shards[url]
+        self.bad_shards[url] = (message, max(before, read))
+
+    def _shard_loss(self, url: str, expected: int) -> int:
+        """Products of bad shard `url` not delivered: listed but never read, or read but bad."""
+        read_bad = sum(1 for _, where in self.bad_products.values() if where == url)
+        return max(0, expected - self.bad_shards[url][1] + read_bad)
+
+    def _example(self, what: str, message: str) -> None:
+        if len(self.examples) < 5:
+            self.examples.append((what, message))
+
+    def _own_bad_products(self) -> list[str]:
+        """Bad products not inside a bad shard (those are counted in the shard's loss)."""
+        return [reason for reason, url in self.bad_products.values() if url not in self.bad_shards]
+
+    @property
+    def bad(self) -> Counter:
+        """Reason → how many were lost: products by reason, and "shard" for unreadable shards."""
+        counts = Counter(self._own_bad_products())
+        if self.bad_shards:
+            counts["shard"] = len(self.bad_shards)
+        return counts
 
     @property
     def bad_total(self) -> int:
-        return sum(self.bad.values())
+        """Bad products plus bad shards, each once."""
+        return len(self._own_bad_products()) + len(self.bad_shards)
 
-    def add_bad(self, reason: str, key: str, message: str) -> None:
-        self.bad[reason] += 1
-        if len(self.examples) < 5:
-            self.examples.append((key, message))
+    def lost_products(self, expected: dict[str, int]) -> tuple[int, int]:
+        """(products lost, bad shards whose loss is unknown): bad products plus, per bad shard that `expected`
+        (URL → products its manifest lists) knows, those beyond the ones read before the error."""
+        lost, unknown = len(self._own_bad_products()), 0
+        for url in self.bad_shards:
+            if url in expected:
+                lost += self._shard_loss(url, expected[url])
+            else:
+                unknown += 1
+        return lost, unknown
 
     def merged(self, other: "StreamStats") -> "StreamStats":
+        shards = dict(self.bad_shards)
+        for url, (message, read) in other.bad_shards.items():   # several readers of one shard: the furthest read
+            shards[url] = (message, max(read, shards[url][1])) if url in shards else (message, read)
         return StreamStats(self.products + other.products, self.units + other.units,
-                           self.single_view + other.single_view, self.bad + other.bad,
-                           (self.examples + other.examples)[:5])
+                           self.single_view + other.single_view, {**other.bad_products, **self.bad_products},
+                           shards, (self.examples + [e for e in other.examples if e not in self.examples])[:5])
 
     def copy(self) -> "StreamStats":
         return StreamStats().merged(self)
 
-    def summary(self) -> str:
+    def summary(self, expected: dict[str, int] | None = None) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.bad.items())) or "none"
         line = f"{self.products} products, {self.units} units, {self.bad_total} bad rows skipped ({reasons})"
+        for url, (message, _) in list(self.bad_shards.items())[:3]:
+            known = expected is not None and url in expected
+            lost = f"{self._shard_loss(url, expected[url])} of {expected[url]}" if known else "an unknown number of"
+            line += f"; unreadable shard {os.path.basename(url) or url!r}: {lost} products lost ({message})"
         if self.single_view:
             line += f", {self.single_view} single-view products without pairs"
         if self.examples:

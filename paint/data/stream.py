@@ -23,9 +23,11 @@ import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 
 from paint.config import DataConfig
-from paint.data import units as U
 from paint.data.contract import ContractError, decode_product
+from paint.data.manifest import products_per_shard
 from paint.data.shardspec import StreamError, StreamStats, expand_urls
+from paint.data.units import (AFN_EVAL_PAIRS, UNIT_KINDS, ProductUnits, collate_units, eval_plan, eval_unit_count,
+                              stable_seed, train_plan)
 
 __all__ = ["StreamError", "StreamStats", "UnitLoader", "eval_loader", "expand_urls", "train_loader"]
 
@@ -79,13 +81,13 @@ class _LazyProduct:
             pass
         return None if self.get() is None else self.units.product.view_ids
 
-    def get(self) -> U.ProductUnits | None:
+    def get(self) -> ProductUnits | None:
         if self.units is None and not self.failed:
             product = self.stream._decode(self.raw, self.stats)
             self.raw = None
             self.failed = product is None
             if product is not None:
-                self.units = U.ProductUnits(product, self.stream.cfg)
+                self.units = ProductUnits(product, self.stream.cfg)
         return self.units
 
 
@@ -131,25 +133,41 @@ class _UnitStream(IterableDataset):
 
     def _batch(self, units: list[dict], stats: StreamStats, worker: int) -> dict:
         stats.units += len(units)
-        batch = U.collate_units(units)
+        batch = collate_units(units)
         batch["__stats__"] = (worker, stats.copy())
         return batch
 
     # -- reading ----------------------------------------------------------------------------------------
     def _read(self, urls: Iterable[str], stats: StreamStats) -> Iterator[dict]:
-        """Shard URLs → raw samples (dict of member bytes). View ids keep their case (lcase=False)."""
+        """Shard URLs → raw samples (dict of member bytes). View ids keep their case (lcase=False). An unreadable
+        shard is counted once, with the products read from it (webdataset names the shard in the error: its URL as
+        the last argument, or the open file's name in the message)."""
+        seen: dict[str, set] = {}   # shard URL → distinct sample keys read from it (re-reads add nothing)
+
         def handler(exn: Exception) -> bool:
             message = " ".join(str(a) for a in exn.args if a is not None) or type(exn).__name__
             if self.strict:
                 raise _BadSample(f"unreadable shard data ({type(exn).__name__}: {message}); fix or rebuild the "
                                  "shard, or skip bad samples (paint-eval --skip-bad)")
-            stats.add_bad("tar", "?", f"{type(exn).__name__}: {message}")
-            if stats.bad_total <= _WORKER_LOG_LIMIT:
-                log.warning("skipping unreadable shard data: %s: %s", type(exn).__name__, message)
+            named = [url for url in self.urls if url in message]
+            url = max(named, key=len) if named else "?"
+            error = f"{type(exn).__name__}: {str(exn.args[0]).split(' @ ')[0] if exn.args else ''}".rstrip(": ")
+            if stats.add_bad_shard(url, error, len(seen.get(url, ()))) and len(stats.bad_shards) <= _WORKER_LOG_LIMIT:
+                log.warning("skipping the rest of unreadable shard %s: %s", url, error)
             return True
+
+        def noted(samples: Iterator[dict]) -> Iterator[dict]:
+            for raw in samples:
+                url = raw.get("__url__", "?")
+                keys = seen.setdefault(url, set())
+                keys.add(raw.get("__key__"))
+                if url in stats.bad_shards:   # its last product comes out after the error
+                    stats.note_read(url, len(keys))
+                yield raw
+
         streams = wds.tariterators.url_opener(({"url": url} for url in urls), handler=handler)
         files = wds.tariterators.tar_file_expander(streams, handler=handler)
-        return wds.tariterators.group_by_keys(files, lcase=False, handler=handler)
+        return noted(wds.tariterators.group_by_keys(files, lcase=False, handler=handler))
 
     def _decode(self, raw: dict, stats: StreamStats):
         key = str(raw.get("__key__", "?"))
@@ -159,8 +177,8 @@ class _UnitStream(IterableDataset):
             if self.strict:
                 raise _BadSample(f"bad sample {key!r} in {raw.get('__url__', '?')}: {exc} (fix or rebuild the "
                                  "shard, or skip bad samples: paint-eval --skip-bad)") from None
-            stats.add_bad(_reason(exc), key, str(exc))
-            if stats.bad_total <= _WORKER_LOG_LIMIT:
+            if stats.add_bad(_reason(exc), key, str(exc), str(raw.get("__url__", ""))) \
+                    and len(stats.bad_products) <= _WORKER_LOG_LIMIT:
                 log.warning("skipping bad sample %r (%s): %s", key, _reason(exc), exc)
             return None
         stats.products += 1
@@ -171,8 +189,8 @@ class _UnitStream(IterableDataset):
         cfg, parts = self.cfg, (self.cfg.seed, self.epoch, self.rank, worker)
         slots = self.world * n_workers
         mine = self.urls[self.rank * n_workers + worker::slots] if len(self.urls) >= slots else self.urls
-        shard_rng = random.Random(U.stable_seed("shards", *parts))
-        unit_rng = np.random.default_rng(U.stable_seed("units", *parts))
+        shard_rng = random.Random(stable_seed("shards", *parts))
+        unit_rng = np.random.default_rng(stable_seed("units", *parts))
         empty_streak = [0]
 
         def draw_urls() -> Iterator[str]:
@@ -196,7 +214,7 @@ class _UnitStream(IterableDataset):
                 if view_ids is None:
                     yield lazy, (), unit_rng  # already counted as bad; lets the bad-streak guard see it
                     continue
-                plans = U.train_plan(view_ids, self.kind, unit_rng)
+                plans = train_plan(view_ids, self.kind, unit_rng)
                 if not plans:
                     stats.single_view += 1
                 for plan in plans:
@@ -204,9 +222,9 @@ class _UnitStream(IterableDataset):
 
         # shuffle raw products (cheap bytes), then units, so the views of one product spread over batches
         products = wds.filters.shuffle(cfg.shuffle_buffer, initial=min(100, cfg.shuffle_buffer),
-                                       rng=random.Random(U.stable_seed("products", *parts)))(raws())
+                                       rng=random.Random(stable_seed("products", *parts)))(raws())
         yield from wds.filters.shuffle(max(1, min(cfg.shuffle_buffer, 4 * self.batch_size)), initial=1,
-                                       rng=random.Random(U.stable_seed("plans", *parts)))(planned(products))
+                                       rng=random.Random(stable_seed("plans", *parts)))(planned(products))
 
     # -- evaluation -------------------------------------------------------------------------------------
     def _eval_plans(self, worker: int, n_workers: int, stats: StreamStats) -> Iterator:
@@ -236,17 +254,17 @@ class _UnitStream(IterableDataset):
         product = self._decode(raw, stats)
         if product is None:
             return []
-        plans = U.eval_plan(product.view_ids, self.kind, self.cfg.afn_eval_pairs)
+        plans = eval_plan(product.view_ids, self.kind, self.cfg.afn_eval_pairs)
         if not plans and self.kind == "pair":
             stats.single_view += 1
-        prepared = _Ready(U.ProductUnits(product, self.cfg))
+        prepared = _Ready(ProductUnits(product, self.cfg))
         return [(prepared, plan, None) for plan in plans]  # rng None: patches seeded by the unit key
 
     def _meta_unit_count(self, raw: dict) -> int:
         """Units a raw product gives, read from meta.json alone, so every worker agrees on global positions."""
         try:
             views = json.loads(raw["meta.json"])["views"]
-            return U.eval_unit_count(self.kind, len(views), self.cfg.afn_eval_pairs)
+            return eval_unit_count(self.kind, len(views), self.cfg.afn_eval_pairs)
         except Exception:
             return 0  # undecodable: its owner counts or raises it; it takes no positions
 
@@ -255,10 +273,10 @@ class _Ready:
     """An already decoded product, with the same get() as _LazyProduct."""
     __slots__ = ("units",)
 
-    def __init__(self, units: U.ProductUnits):
+    def __init__(self, units: ProductUnits):
         self.units = units
 
-    def get(self) -> U.ProductUnits:
+    def get(self) -> ProductUnits:
         return self.units
 
 
@@ -271,8 +289,15 @@ class UnitLoader:
     seeds (or the one given to `set_epoch`). `stats` sums what every worker reported in all passes so far.
     """
 
-    def __init__(self, dataset: _UnitStream, workers: int, batches: int | None, name: str):
+    def __init__(self, dataset: _UnitStream, workers: int, batches: int | None, name: str,
+                 max_lost_fraction: float | None = None, read_urls: list[str] | None = None):
+        """max_lost_fraction: a training loader raises StreamError once more than this fraction of the products of
+        the shards it reads (`read_urls`, default all; counted from their manifest) is lost."""
         self.dataset, self.workers, self.batches, self.name = dataset, workers, batches, name
+        self.max_lost_fraction = max_lost_fraction
+        self.expected = products_per_shard(dataset.urls)   # shard URL → products its manifest lists
+        read = dataset.urls if read_urls is None else read_urls
+        self._listed = sum(self.expected.get(url, 0) for url in read)
         self._next_epoch = dataset.epoch
         self._done = StreamStats()
         self._current: dict[int, StreamStats] = {}
@@ -293,13 +318,32 @@ class UnitLoader:
             total = total.merged(snapshot)
         return total
 
+    def lost(self) -> tuple[int, int]:
+        """(products lost so far, unreadable shards whose loss is unknown: no manifest lists them)."""
+        return self.stats.lost_products(self.expected)
+
+    def _check_lost(self) -> None:
+        if self.max_lost_fraction is None:
+            return
+        lost, unknown = self.lost()
+        if self._listed and not unknown:
+            total = self._listed
+        else:   # no manifest: a fraction of what was decoded (re-reads too), judged once that says something
+            total = self.stats.products + lost
+            if total * self.max_lost_fraction < 1:
+                return
+        if lost / max(1, total) > self.max_lost_fraction:
+            raise StreamError(f"{self.name}: {lost} of {total} products lost ({self.stats.summary(self.expected)})"
+                              f", more than data.max_lost_fraction={self.max_lost_fraction}; fix or rebuild the "
+                              f"shards, or raise data.max_lost_fraction")
+
     def __iter__(self) -> Iterator[dict]:
         for snapshot in self._current.values():
             self._done = self._done.merged(snapshot)
         self._current = {}
         self.dataset.epoch = self._next_epoch
         self._next_epoch += 1
-        bad_before = self.stats.bad_total
+        bad_before = bad_seen = self.stats.bad_total
         loader = DataLoader(self.dataset, batch_size=None, num_workers=self.workers,
                             prefetch_factor=2 if self.workers else None)
         produced = 0
@@ -312,6 +356,9 @@ class UnitLoader:
                     raise StreamError(item["__error__"])
                 if "__final__" in item:
                     continue
+                if snapshot.bad_total != bad_seen:
+                    bad_seen = snapshot.bad_total
+                    self._check_lost()
                 yield item
                 produced += 1
                 if self.batches is not None and produced >= self.batches:
@@ -323,12 +370,12 @@ class UnitLoader:
             new_bad = self.stats.bad_total - bad_before
             if new_bad:
                 log.warning("%s: skipped %d bad row(s) this pass; so far %s", self.name, new_bad,
-                            self.stats.summary())
+                            self.stats.summary(self.expected))
 
 
 def _check(kind: str, cfg: DataConfig, rank: int, world_size: int) -> None:
-    if kind not in U.UNIT_KINDS:
-        raise StreamError(f"unit kind {kind!r} is not one of {U.UNIT_KINDS}")
+    if kind not in UNIT_KINDS:
+        raise StreamError(f"unit kind {kind!r} is not one of {UNIT_KINDS}")
     if world_size < 1 or not 0 <= rank < world_size:
         raise StreamError(f"rank {rank} is not within world size {world_size}")
     if cfg.batch_size < 1 or cfg.batches_per_epoch < 1:
@@ -336,8 +383,8 @@ def _check(kind: str, cfg: DataConfig, rank: int, world_size: int) -> None:
                           f"({cfg.batches_per_epoch}) must be ≥ 1")
     if cfg.loader_workers < 0:
         raise StreamError(f"data.loader_workers must be ≥ 0, got {cfg.loader_workers}")
-    if cfg.afn_eval_pairs not in U.AFN_EVAL_PAIRS:
-        raise StreamError(f"data.afn_eval_pairs {cfg.afn_eval_pairs!r} is not one of {U.AFN_EVAL_PAIRS}")
+    if cfg.afn_eval_pairs not in AFN_EVAL_PAIRS:
+        raise StreamError(f"data.afn_eval_pairs {cfg.afn_eval_pairs!r} is not one of {AFN_EVAL_PAIRS}")
 
 
 def _resolve_spec(shards: str | None, default: str, what: str, split: str | None) -> list[str]:
@@ -365,7 +412,10 @@ def train_loader(unit: str, cfg: DataConfig, rank: int, world_size: int, shards:
         log.info("training: %d shard(s) for %d rank(s) × %d worker(s); every worker reads all shards with its own "
                  "seed", len(urls), world_size, max(1, cfg.loader_workers))
     dataset = _UnitStream(unit, cfg, urls, rank, world_size, train=True, batch_size=cfg.batch_size, epoch=epoch)
-    return UnitLoader(dataset, cfg.loader_workers, cfg.batches_per_epoch, f"train {unit} stream (rank {rank})")
+    workers = max(1, cfg.loader_workers)
+    read = urls if len(urls) < slots else [url for w in range(workers) for url in urls[rank * workers + w::slots]]
+    return UnitLoader(dataset, cfg.loader_workers, cfg.batches_per_epoch, f"train {unit} stream (rank {rank})",
+                      cfg.max_lost_fraction, read)
 
 
 def eval_loader(unit: str, cfg: DataConfig, rank: int, world_size: int, shards: str | None = None,

@@ -8,7 +8,7 @@ from typing import Literal
 
 import torch
 
-from paint import losses as L
+from paint.losses import flow_smoothness
 from paint.config import DataConfig, OptimConfig, StageConfig, TrainConfig
 from paint.data.labels import afn_groups
 from paint.images import to_unit_range
@@ -83,7 +83,7 @@ class AFNStage(Stage):
         losses = self.losses.generator_terms(out.image, batch["tgt_image"], d(out.image, target_layout))
         loss = self.cfg.loss
         if loss.flow_smooth > 0:
-            smooth = sum(L.flow_smoothness(f, target_layout, loss.flow_edge_sharpness) for f in out.flows)
+            smooth = sum(flow_smoothness(f, target_layout, loss.flow_edge_sharpness) for f in out.flows)
             losses["flow_smooth"] = loss.flow_smooth * smooth / len(out.flows)
         return losses, (out.image.detach(), target_layout)
 

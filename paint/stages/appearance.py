@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from paint import losses as L
+from paint.losses import AdversarialLoss, VGGLoss, l1_loss
 
 
 class AppearanceLosses:
@@ -11,16 +11,16 @@ class AppearanceLosses:
 
     def __init__(self, loss_cfg, device: torch.device):
         self.cfg = loss_cfg
-        self.adversarial = L.AdversarialLoss(loss_cfg.gan)
+        self.adversarial = AdversarialLoss(loss_cfg.gan)
         self.vgg = None
         if loss_cfg.perceptual > 0 or loss_cfg.style > 0:
-            self.vgg = L.VGGLoss(backbone=loss_cfg.vgg_backbone, weights_path=loss_cfg.vgg_weights or None,
+            self.vgg = VGGLoss(backbone=loss_cfg.vgg_backbone, weights_path=loss_cfg.vgg_weights or None,
                                  path_option="loss.vgg_weights").to(device)
 
     def generator_terms(self, fake: torch.Tensor, real: torch.Tensor, fake_scores) -> dict[str, torch.Tensor]:
         """Weighted G losses for images in [-1, 1] and D's scores of the fakes."""
         cfg = self.cfg
-        terms = {"adv": cfg.adv * self.adversarial.g(fake_scores), "l1": cfg.l1 * L.l1_loss(fake, real)}
+        terms = {"adv": cfg.adv * self.adversarial.g(fake_scores), "l1": cfg.l1 * l1_loss(fake, real)}
         if self.vgg is not None:
             vgg = self.vgg(fake, real)
             terms["perceptual"] = cfg.perceptual * vgg["perceptual"]

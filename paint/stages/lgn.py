@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from paint import losses as L
+from paint.losses import AdversarialLoss, kl_to_standard_normal, latent_regression_loss, pixel_cross_entropy
 from paint.config import DataConfig, OptimConfig, StageConfig, TrainConfig
 from paint.data.labels import one_hot
 from paint.models.lgn import (LGNNetConfig, build_lgn_discriminator, build_lgn_encoder, build_lgn_generator,
@@ -103,7 +103,7 @@ class LGNStage(Stage):
         return build_lgn_discriminator(self.cfg.model)
 
     def build_losses(self, device):
-        self.adversarial = L.AdversarialLoss(self.cfg.loss.gan)
+        self.adversarial = AdversarialLoss(self.cfg.loss.gan)
 
     def g_step(self, g, d, batch):
         pose, labels = batch["pose"], batch["layout"]
@@ -113,9 +113,9 @@ class LGNStage(Stage):
         loss = self.cfg.loss
         losses = {
             "adv": loss.adv * self.adversarial.g(d(fakes, torch.cat([pose, pose]))),
-            "ce": loss.ce * L.pixel_cross_entropy(out["fake_encoded"], labels),
-            "kl": loss.kl * L.kl_to_standard_normal(out["mu"], out["logvar"]),
-            "latent": loss.latent * L.latent_regression_loss(out["mu_recovered"], z_random),
+            "ce": loss.ce * pixel_cross_entropy(out["fake_encoded"], labels),
+            "kl": loss.kl * kl_to_standard_normal(out["mu"], out["logvar"]),
+            "latent": loss.latent * latent_regression_loss(out["mu_recovered"], z_random),
         }
         return losses, fakes.detach()
 
