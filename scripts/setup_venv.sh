@@ -21,7 +21,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-pip_quiet() { .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+# --no-compile: Python compiles only the modules it imports, when first imported, instead of every file up front
+pip_quiet() { .venv/bin/python -m pip install -q --no-compile --disable-pip-version-check "$@" \
+  2> >(grep -v "^WARNING: Location" >&2); }
 echo "setup: installing ${PAINT_TORCH}"
 # shellcheck disable=SC2086
 pip_quiet ${PAINT_TORCH}

@@ -288,3 +288,35 @@ def test_a_failure_no_restart_can_fix_ends_the_run_at_once(tiny_shards, ray_tmp,
     starts = (tmp_path / "runs" / "broken" / "workers" / "starts").read_text().splitlines()
     assert len(starts) == 1, f"the workers were started {len(starts)} times: {starts}"
     assert "restart 1 of" not in result.stdout + result.stderr
+
+
+@pytest.mark.timeout(2 * RUN_TIMEOUT)
+def test_a_truncated_train_shard_is_one_error_and_the_lost_fraction_decides(tiny_shards, tmp_path):
+    """Training on two shards, one cut short in its third product (an interrupted copy): the run counts one
+    unreadable shard that lost the products after the cut, however often it re-reads it, and reports that in its
+    metrics and final summary; it stops with one line when that is more than data.max_lost_fraction of its
+    products (the default 1 %), and trains on when the user allows more."""
+    from tests.test_stream import truncate_mid_product
+
+    folder = tmp_path / "truncated"
+    shutil.copytree(tiny_shards, folder)
+    held, whole = truncate_mid_product(folder / "train-000001.tar")
+    lost = held - whole
+    spec = f"data.shards={folder / 'train-000000.tar'},{folder / 'train-000001.tar'}"
+    listed = sum(shard["products"] for shard in yaml.safe_load((folder / "manifest.json").read_text())["splits"]
+                 ["train"]["shards"] if shard["name"] in ("train-000000.tar", "train-000001.tar"))
+    common = ["data.batches_per_epoch=20", "train.epochs=2", spec]
+    with ray_tmp_folder() as ray_tmp:
+        refused = run_script([*tiny_args(folder, tmp_path / "runs", "refused"), *common], tmp_path, ray_tmp,
+                             RUN_TIMEOUT)
+    ours = [line for line in refused.stderr.splitlines() if line.startswith("train_tsn: ")]
+    assert refused.rc == 1 and len(ours) == 1, refused.stderr[-3000:]
+    assert f"{lost} of {listed} products lost" in ours[0] and "more than data.max_lost_fraction=0.01" in ours[0]
+    assert "train-000001.tar" in ours[0]
+    with ray_tmp_folder() as ray_tmp:
+        kept = run_script([*tiny_args(folder, tmp_path / "runs", "kept"), *common, "data.max_lost_fraction=0.5"],
+                          tmp_path, ray_tmp, RUN_TIMEOUT)
+    assert kept.rc == 0, kept.stderr[-3000:]
+    metrics = printed_metrics(kept.stdout)
+    assert metrics["data/bad_shards"] == 1 and metrics["data/lost_products"] == lost
+    assert f"data: {lost} products lost, 1 unreadable shard(s)" in kept.stdout

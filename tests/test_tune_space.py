@@ -116,6 +116,21 @@ def test_shipped_spaces_are_valid_and_surround_the_paper_weights(stage, preset):
             f"{stage} {param.key}: not centred on the paper value"
 
 
+def test_the_sweep_that_chose_the_small_tsn_preset_is_a_valid_space_holding_its_values():
+    """bench/sweeps/tsn_demo_budget.yaml (README, docs): a space paint-tune accepts at the demo's budget, and the
+    small preset's loss weights and learning rates lie inside it (they are the sweep's best trial)."""
+    space = load_space(Path(__file__).resolve().parents[1] / "bench" / "sweeps" / "tsn_demo_budget.yaml")
+    small = make_config("tsn", "small")
+    cfg = apply_fixed(space, small)
+    check_space(space, cfg, check=check_config)
+    assert (cfg.train.epochs, cfg.data.batches_per_epoch) == (small.train.epochs, small.data.batches_per_epoch)
+    for param in space.params:
+        section, name = param.key.split(".", 1)
+        value = getattr(getattr(small, section), name)
+        assert (param.values[0] <= value <= param.values[1]) if param.kind == "loguniform" else \
+            value in param.values, f"{param.key}={value} outside the sweep's {param.values}"
+
+
 # ------------------------------------------------------------------------------------------- arithmetic
 
 def test_trials_that_fit_the_cluster():
