@@ -21,8 +21,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-# --no-compile: Python compiles only the modules it imports, when first imported, instead of every file up front
-pip_quiet() { .venv/bin/python -m pip install -q --no-compile --disable-pip-version-check "$@" \
+# pip compiles every module at install: kept (not --no-compile), since where PYTHONDONTWRITEBYTECODE is set (as on
+# this project's machines) nothing would ever be compiled later and every process would parse torch and Ray anew
+pip_quiet() { .venv/bin/python -m pip install -q --disable-pip-version-check "$@" \
   2> >(grep -v "^WARNING: Location" >&2); }
 echo "setup: installing ${PAINT_TORCH}"
 # shellcheck disable=SC2086
