@@ -16,6 +16,7 @@ AlexNet weights) is left empty, with the reason printed and recorded in the row'
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tarfile
 import time
@@ -229,6 +230,11 @@ def _preflight(args, options: EvalOptions) -> dict:
     return _spec(args, options)
 
 
+# Scores of rows that a later command of the same process (a `paint-eval batch`) would score again on the very same
+# pictures: Evaluator.reuse_key + the options → the result.
+_SCORED: dict[tuple, EvalResult] = {}
+
+
 def _run(args, spec: dict, options: EvalOptions) -> tuple[EvalResult, str]:
     if args.num_workers:
         from eval.distributed import evaluate_on_ray
@@ -241,7 +247,18 @@ def _run(args, spec: dict, options: EvalOptions) -> tuple[EvalResult, str]:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise EvalError("--device cuda, but torch sees no GPU here; use --device cpu")
     evaluator = make_evaluator(spec, options, device)
-    return evaluate(evaluator, options, device=device), device_text(device)
+    key = evaluator.reuse_key()
+    if key is not None:
+        key = (key, repr(dataclasses.replace(options, progress=False)), str(device))
+        earlier = _SCORED.get(key)
+        if earlier is not None:
+            print(f"{evaluator.stage} {evaluator.method}: the pictures of the {earlier.identity['stage']} "
+                  f"{earlier.identity['method']} row already scored in this process; its scores are reused")
+            return dataclasses.replace(earlier, identity=evaluator.identity(), seconds=0.0), device_text(device)
+    result = evaluate(evaluator, options, device=device)
+    if key is not None:
+        _SCORED[key] = result
+    return result, device_text(device)
 
 
 def _write_outputs(args, result: EvalResult, options: EvalOptions, device: str, seconds: float) -> None:

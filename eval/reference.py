@@ -56,6 +56,13 @@ class RealTrainImages(Evaluator):
         return [f"reference: real {self.unit} pictures of other products from the train split of "
                 f"{self.train_shards}, one per eval unit; FID only"]
 
+    def reuse_key(self) -> tuple:
+        """What fixes the pictures: the units (kind, size, pairs), which picture of them, the train shards."""
+        described = None if self.stage == "pipeline" else stage_class(self.stage)
+        picture = ("tgt_image", "image") if described is None else (described.target_key(), described.output)
+        return (REFERENCE_METHOD, self.unit, picture, self.data.resolution, self.data.afn_eval_pairs,
+                self.train_shards, self.limit)
+
     def _next_train(self, count: int, device) -> torch.Tensor:
         """The next `count` train pictures (count, 3, H, W); EvalError when the train split runs out."""
         if self._stream is None:

@@ -96,6 +96,11 @@ class Evaluator(ABC):
         """Facts about this evaluator for the leaderboard's notes column."""
         return []
 
+    def reuse_key(self) -> tuple | None:
+        """Rows whose keys are equal (under the same options) score the very same pictures, so one process scores
+        them once (e.g. the pipeline's reference row is AFN's); None: always scored."""
+        return None
+
     def identity(self) -> dict:
         """What the leaderboard row says about the evaluated thing (plain values)."""
         return {"stage": self.stage, "role": self.role, "method": self.method, "run_id": self.run_id,

@@ -110,3 +110,24 @@ def test_reference_refuses_overlapping_shards_in_one_line(case, tiny_shards, tmp
     assert not board.exists() and not (tmp_path / "galleries").exists()
     with pytest.raises(EvalError, match="include evaluated shards"):
         make_reference("tsn", FloorRequest(floor_data("tsn", "tiny"), str(tiny_shards), None))
+
+
+@pytest.mark.timeout(600)
+def test_the_pipeline_reference_reuses_the_afn_reference_scored_in_the_same_process(tiny_shards, tmp_path, capsys):
+    """Both rows score the target views of the same pairs against the same eval pictures: one process scores them
+    once and writes both rows with the same FID; another --limit (other pictures) is scored anew."""
+    import eval.cli as cli
+
+    cli._SCORED.clear()
+    board = tmp_path / "leaderboard.csv"
+    common = ["--preset", "tiny", "--shards", str(tiny_shards), "--leaderboard", str(board), "--no-progress",
+              "--no-gallery"]
+    for stage, limit in (("afn", LIMIT), ("pipeline", LIMIT), ("pipeline", LIMIT + 2)):
+        assert main(["--reference", stage, "--limit", str(limit), *common]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert out.count("its scores are reused") == 1
+    assert "pipeline real-train-images: the pictures of the afn real-train-images row" in out
+    afn, pipeline, more = _rows(board)
+    assert (afn["stage"], pipeline["stage"], more["stage"]) == ("afn", "pipeline", "pipeline")
+    assert pipeline["fid"] == afn["fid"] and pipeline["n_gen"] == afn["n_gen"] == str(LIMIT)
+    assert more["n_gen"] == str(LIMIT + 2) and more["fid"] != afn["fid"]

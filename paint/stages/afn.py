@@ -48,7 +48,8 @@ def preset(name: str) -> AFNConfig:
         return AFNConfig(preset=name, model=net, data=DataConfig(resolution=128, batch_size=4, batches_per_epoch=50),
                          loss=AFNLossConfig(vgg_backbone="random", flow_smooth=0.01),
                          # high lr: in the demo's 200 steps the texture gate must open in the side view too
-                         optim=OptimConfig(lr_g=1e-3), train=TrainConfig(epochs=4, grid_every=100,
+                         optim=OptimConfig(lr_g=1e-3),   # two checkpoints: the demo's curve points
+                         train=TrainConfig(epochs=4, checkpoint_every_epochs=2, grid_every=100,
                                            mixed_precision="auto"))
     if name == "tiny":
         return AFNConfig(preset=name, model=AFNNetConfig.tiny(),

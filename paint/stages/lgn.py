@@ -51,7 +51,8 @@ def preset(name: str) -> LGNConfig:
         return LGNConfig(preset=name, model=net, loss=LGNLossConfig(kl=3.0),
                          data=DataConfig(resolution=128, batch_size=4, batches_per_epoch=50),
                          optim=OptimConfig(lr_g=3e-3),   # 500 steps: sampled codes need them to beat the floors
-                         train=TrainConfig(epochs=10, checkpoint_every_epochs=2, grid_every=100,
+                         # two checkpoints (the demo's learning curve: each point is an evaluation pass)
+                         train=TrainConfig(epochs=10, checkpoint_every_epochs=5, grid_every=100,
                                            mixed_precision="auto"))
     if name == "tiny":
         return LGNConfig(preset=name, model=LGNNetConfig.tiny(),
