@@ -85,8 +85,10 @@ def check_resolution(cfg) -> None:
     if size % multiple:
         below, above = size // multiple * multiple, (size // multiple + 1) * multiple
         nearest = " or ".join(str(s) for s in (below, above) if s > 0)
+        changed = _changed_model_settings(cfg)
+        depth = "model.num_downs" if changed == "these model.* settings" else changed
         raise ConfigError(f"data.resolution={size} does not fit the {cfg.stage} networks: it must be a multiple "
-                          f"of {multiple} (e.g. {nearest}), or change model.num_downs")
+                          f"of {multiple} (e.g. {nearest}), or change {depth}")
 
 
 def _changed_model_settings(cfg) -> str:
