@@ -41,7 +41,7 @@ class StreamStats:
     units: int = 0                                     # units delivered in batches
     single_view: int = 0                               # products with one view (no pair unit; not an error)
     bad_products: dict = field(default_factory=dict)   # product key → (reason, shard URL)
-    bad_shards: dict = field(default_factory=dict)     # shard URL → (error message, products read from it)
+    bad_shards: dict = field(default_factory=dict)     # shard URL → (error message, keys read whole before it)
     examples: list = field(default_factory=list)       # first few (key or shard, message) of what was lost
 
     def add_bad(self, reason: str, key: str, message: str, url: str = "") -> bool:
@@ -52,24 +52,23 @@ class StreamStats:
         self._example(key, message)
         return True
 
-    def add_bad_shard(self, url: str, message: str, read: int) -> bool:
-        """Count unreadable shard `url` (once), `read` products having come out of it so far; True when new."""
+    def add_bad_shard(self, url: str, message: str, read: frozenset) -> bool:
+        """Count unreadable shard `url` (once); `read`: the keys that came out of it whole before the error (the
+        product being read when it broke comes out after it, broken). True when new."""
         if url in self.bad_shards:
-            self.note_read(url, read)
+            message, before = self.bad_shards[url]
+            self.bad_shards[url] = (message, before | read)
             return False
         self.bad_shards[url] = (message, read)
         self._example(os.path.basename(url) or url, message)
         return True
 
-    def note_read(self, url: str, read: int) -> None:
-        """A bad shard's products read so far (distinct keys; its last, broken product comes out after the error)."""
-        message, before = self.bad_shards[url]
-        self.bad_shards[url] = (message, max(before, read))
-
     def _shard_loss(self, url: str, expected: int) -> int:
-        """Products of bad shard `url` not delivered: listed but never read, or read but bad."""
-        read_bad = sum(1 for _, where in self.bad_products.values() if where == url)
-        return max(0, expected - self.bad_shards[url][1] + read_bad)
+        """Products of bad shard `url` not delivered: listed but not read whole, or read whole but bad. It does not
+        depend on when the broken last product is decoded (training decodes after shuffling)."""
+        whole = self.bad_shards[url][1]
+        read_bad = sum(1 for key, (_, where) in self.bad_products.items() if where == url and key in whole)
+        return max(0, expected - len(whole) + read_bad)
 
     def _example(self, what: str, message: str) -> None:
         if len(self.examples) < 5:
@@ -105,8 +104,8 @@ class StreamStats:
 
     def merged(self, other: "StreamStats") -> "StreamStats":
         shards = dict(self.bad_shards)
-        for url, (message, read) in other.bad_shards.items():   # several readers of one shard: the furthest read
-            shards[url] = (message, max(read, shards[url][1])) if url in shards else (message, read)
+        for url, (message, read) in other.bad_shards.items():   # several readers of one shard: all they read whole
+            shards[url] = (message, read | shards[url][1]) if url in shards else (message, read)
         return StreamStats(self.products + other.products, self.units + other.units,
                            self.single_view + other.single_view, {**other.bad_products, **self.bad_products},
                            shards, (self.examples + [e for e in other.examples if e not in self.examples])[:5])

@@ -142,7 +142,9 @@ class _UnitStream(IterableDataset):
         """Shard URLs → raw samples (dict of member bytes). View ids keep their case (lcase=False). An unreadable
         shard is counted once, with the products read from it (webdataset names the shard in the error: its URL as
         the last argument, or the open file's name in the message)."""
-        seen: dict[str, set] = {}   # shard URL → distinct sample keys read from it (re-reads add nothing)
+        seen: dict[str, set] = {}     # shard URL → keys read whole from it (re-reads add nothing)
+        broken: dict[str, set] = {}   # shard URL → the keys being read when it broke (they come out broken)
+        just_broke = [None]           # the URL whose error came last: the next sample may be its broken product
 
         def handler(exn: Exception) -> bool:
             message = " ".join(str(a) for a in exn.args if a is not None) or type(exn).__name__
@@ -152,17 +154,21 @@ class _UnitStream(IterableDataset):
             named = [url for url in self.urls if url in message]
             url = max(named, key=len) if named else "?"
             error = f"{type(exn).__name__}: {str(exn.args[0]).split(' @ ')[0] if exn.args else ''}".rstrip(": ")
-            if stats.add_bad_shard(url, error, len(seen.get(url, ()))) and len(stats.bad_shards) <= _WORKER_LOG_LIMIT:
+            just_broke[0] = url
+            if stats.add_bad_shard(url, error, frozenset(seen.get(url, ()))) \
+                    and len(stats.bad_shards) <= _WORKER_LOG_LIMIT:
                 log.warning("skipping the rest of unreadable shard %s: %s", url, error)
             return True
 
         def noted(samples: Iterator[dict]) -> Iterator[dict]:
             for raw in samples:
-                url = raw.get("__url__", "?")
-                keys = seen.setdefault(url, set())
-                keys.add(raw.get("__key__"))
-                if url in stats.bad_shards:   # its last product comes out after the error
-                    stats.note_read(url, len(keys))
+                url, key = raw.get("__url__", "?"), raw.get("__key__")
+                if just_broke[0] is not None:
+                    if url == just_broke[0] and key not in seen.get(url, ()):
+                        broken.setdefault(url, set()).add(key)
+                    just_broke[0] = None
+                if key not in broken.get(url, ()):
+                    seen.setdefault(url, set()).add(key)
                 yield raw
 
         streams = wds.tariterators.url_opener(({"url": url} for url in urls), handler=handler)
