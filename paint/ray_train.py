@@ -129,31 +129,31 @@ def unrecoverable_cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-def fit_with_restarts(make_trainer, max_failures: int):
-    """`make_trainer().fit()`; a run whose workers failed for a reason a restart can fix is fitted again by a new
-    trainer of the same name (it resumes from the run's latest checkpoint), at most `max_failures` times (-1: no
+def fit_with_restarts(trainer, rebuild, max_failures: int):
+    """`trainer.fit()`; a run whose workers failed for a reason a restart can fix is fitted again by `rebuild()`, a
+    new trainer of the same name (it resumes from the run's latest checkpoint), at most `max_failures` times (-1: no
     limit). An unrecoverable failure, or one too many, is raised."""
     from ray.train import TrainingFailedError
 
     restarts = 0
     while True:
         try:
-            return make_trainer().fit()
+            return trainer.fit()
         except TrainingFailedError as exc:
             if unrecoverable_cause(exc) is not None or (max_failures != -1 and restarts >= max_failures):
                 raise
             restarts += 1
             log.warning("training workers failed (%s); restart %d of %s from the latest checkpoint",
                         root_cause(exc), restarts, "∞" if max_failures == -1 else max_failures)
+            trainer = rebuild()
 
 
 def train(cfg, launch_time: float | None = None):
     """Run `cfg` on Ray Train (connects to RAY_ADDRESS when set, else starts a local Ray). Returns the Result."""
     ensure_ray()
     trainer, log_dir = build_trainer(cfg, launch_time)
-    made = [trainer]   # the first trainer is built here (it creates log_dir); restarts build new ones
-    return fit_with_restarts(lambda: made.pop() if made else build_trainer(cfg, launch_time)[0],
-                             cfg.run.max_failures), log_dir
+    rebuild = lambda: build_trainer(cfg, launch_time)[0]   # noqa: E731
+    return fit_with_restarts(trainer, rebuild, cfg.run.max_failures), log_dir
 
 
 def root_cause(exc: BaseException) -> str:

@@ -103,13 +103,11 @@ class PaintTrial(Trainable):
         self.queue = Queue(maxsize=1, actor_options={"num_cpus": 0})
         callbacks = [_forward_callback(self.queue)]
         trainer, self.log_dir = build_trainer(cfg, callbacks=callbacks, report_settings=True)
-        made = [trainer]   # restarts (fit_with_restarts) build new trainers of the same run
+        rebuild = lambda: build_trainer(cfg, callbacks=callbacks, report_settings=True)[0]   # noqa: E731
 
         def fit() -> None:
             try:
-                self.outcome["result"] = fit_with_restarts(
-                    lambda: made.pop() if made else build_trainer(cfg, callbacks=callbacks, report_settings=True)[0],
-                    cfg.run.max_failures)
+                self.outcome["result"] = fit_with_restarts(trainer, rebuild, cfg.run.max_failures)
             except BaseException as exc:  # handed to step()
                 self.outcome["error"] = exc
             finally:
