@@ -2,15 +2,18 @@
 VENV := .venv/bin
 DEMO := runs/demo
 
-.PHONY: setup demo test bench quality clean-demo
+.PHONY: setup browser demo test bench quality clean-demo
 
 setup:
 	@bash scripts/setup_venv.sh
 
+browser:   # Debian's chromium + chromium-driver for the studio's browser test (apt, when missing)
+	@bash scripts/setup_browser.sh
+
 demo: setup
 	@bash scripts/demo.sh
 
-test: setup
+test: setup browser
 	$(VENV)/python -m pytest -q tests
 
 bench: setup

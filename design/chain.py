@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from paint.data.keypoints import pose_maps
+from paint.data.keypoints import NUM_KEYPOINTS, pose_maps
 from paint.chain import run_chain
 from paint.data.labels import garment_mask
 from paint.data.patches import Patch, place_patch, region_box
@@ -43,11 +43,6 @@ def variant_code(seed: int, variant: int, nz: int) -> tuple[torch.Tensor, int]:
     return torch.randn(nz, generator=torch.Generator().manual_seed(code_seed)), code_seed
 
 
-def pose_batch(keypoints: list[np.ndarray], resolution: int, device) -> torch.Tensor:
-    """(18, 3) keypoints per view (pixels at `resolution`) → (V, 18, R, R) pose maps."""
-    return torch.stack([pose_maps(kp, (resolution, resolution)) for kp in keypoints]).to(device)
-
-
 def design_patches(layout: np.ndarray, textures: dict[str, Texture], canvas: int, max_frac: float):
     """The first view's (R, R) labels + textures per region → TSN's patch canvases and masks ({region: (1, 3, P, P)},
     {region: (1, 1, P, P)}), the patches and notes. A region without a texture, or absent from the layout, gets
@@ -66,26 +61,60 @@ def design_patches(layout: np.ndarray, textures: dict[str, Texture], canvas: int
     return patches, masks, kept, notes
 
 
+@dataclass(frozen=True)
+class VariantRequest:
+    """One variant of one design: keypoints per view (pixels at the models' resolution, first = the textured view),
+    the textures per region, and the (seed, variant) that draw its code."""
+    keypoints: list[np.ndarray]
+    textures: dict[str, Texture]
+    seed: int
+    variant: int
+
+
+def pose_batch(keypoints: list[np.ndarray], resolution: int, device) -> torch.Tensor:
+    """(18, 3) keypoints per view (pixels at `resolution`) → (V, 18, R, R) pose maps (V may be 0)."""
+    if not keypoints:
+        return torch.zeros((0, NUM_KEYPOINTS, resolution, resolution), device=device)
+    return torch.stack([pose_maps(kp, (resolution, resolution)) for kp in keypoints]).to(device)
+
+
 @torch.no_grad()
+def run_variants(models: dict[str, LoadedModel], requests: list[VariantRequest],
+                 device: torch.device | str = "cpu") -> list[Variant]:
+    """Variants of one or several designs, batched: one pass through each stage for all of them (what the studio's
+    Serve batching calls); a batch of one is exactly `run_variant`."""
+    resolution, data = models["lgn"].cfg.data.resolution, models["tsn"].cfg.data
+    drawn = [variant_code(r.seed, r.variant, models["lgn"].generator.nz) for r in requests]
+    owners = [i for i, r in enumerate(requests) for _ in r.keypoints[1:]]
+    kept, notes = [], []
+
+    def patches_for(source_labels):   # each variant's first-view layout decides where its textures' patches are cut
+        cut = [design_patches(labels.cpu().numpy().astype(np.uint8), r.textures, data.patch_canvas or resolution,
+                              data.patch_max_frac) for labels, r in zip(source_labels, requests)]
+        kept.extend(c[2] for c in cut)
+        notes.extend(c[3] for c in cut)
+        return ({region: torch.cat([c[0][region] for c in cut]).to(device) for region in PATCH_REGIONS},
+                {region: torch.cat([c[1][region] for c in cut]).to(device) for region in PATCH_REGIONS})
+
+    chain = run_chain(models, pose_batch([r.keypoints[0] for r in requests], resolution, device),
+                      torch.stack([code for code, _ in drawn]).to(device), patches_for,
+                      pose_batch([kp for r in requests for kp in r.keypoints[1:]], resolution, device),
+                      target_sources=torch.tensor(owners, dtype=torch.long))
+    designs = signed_to_uint8(chain.design.cpu()).permute(0, 2, 3, 1).numpy()
+    others = signed_to_uint8(chain.output.cpu()).permute(0, 2, 3, 1).numpy()
+    source_labels = chain.source_labels.cpu().numpy().astype(np.uint8)
+    target_labels = chain.target_labels.cpu().numpy().astype(np.uint8)
+    variants, start = [], 0
+    for i, request in enumerate(requests):
+        stop = start + len(request.keypoints) - 1
+        variants.append(Variant(images=np.concatenate([designs[i:i + 1], others[start:stop]]),
+                                layouts=np.concatenate([source_labels[i:i + 1], target_labels[start:stop]]),
+                                patches=kept[i], patch_notes=notes[i], code_seed=drawn[i][1]))
+        start = stop
+    return variants
+
+
 def run_variant(models: dict[str, LoadedModel], keypoints: list[np.ndarray], textures: dict[str, Texture],
                 seed: int, variant: int, device: torch.device | str = "cpu") -> Variant:
     """Keypoints per view (pixels at the models' resolution, first = the textured view) → Variant."""
-    resolution, data = models["lgn"].cfg.data.resolution, models["tsn"].cfg.data
-    poses = pose_batch(keypoints, resolution, device)
-    code, code_seed = variant_code(seed, variant, models["lgn"].generator.nz)
-    kept, notes = {}, {}
-
-    def patches_for(source_labels):   # the first view's layout decides where each texture's patch is cut
-        patches, masks, patch_kept, patch_notes = design_patches(
-            source_labels[0].cpu().numpy().astype(np.uint8), textures, data.patch_canvas or resolution,
-            data.patch_max_frac)
-        kept.update(patch_kept)
-        notes.update(patch_notes)
-        return {r: t.to(device) for r, t in patches.items()}, {r: t.to(device) for r, t in masks.items()}
-
-    chain = run_chain(models, poses[:1], code.to(device)[None], patches_for, poses[1:])
-    labels = torch.cat([chain.source_labels, chain.target_labels])
-    images = signed_to_uint8(torch.cat([chain.design, chain.output]).cpu()).permute(0, 2, 3, 1).numpy()
-    return Variant(images=images,
-                   layouts=labels.cpu().numpy().astype(np.uint8), patches=kept, patch_notes=notes,
-                   code_seed=code_seed)
+    return run_variants(models, [VariantRequest(keypoints, textures, seed, variant)], device)[0]

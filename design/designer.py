@@ -14,7 +14,7 @@ from PIL import Image
 
 from paint.data.labels import colourise
 from paint.data.units import PATCH_REGIONS
-from design.chain import Variant, run_variant
+from design.chain import Variant, VariantRequest, run_variants
 from design.errors import DesignError
 from design.poses import PoseSet, load_pose
 from design.sheet import SHEET, contact_sheet, write_folder
@@ -121,22 +121,35 @@ class Designer:
     def run(self, pose_set: PoseSet, textures: dict[str, Texture], views: int, variants: int,
             seed: int) -> DesignResult:
         """`design` on inputs already checked by `check_request`."""
-        keypoints = pose_set.at(self.resolution, views)
-        names = [name for name, _ in keypoints]
-        outputs = [run_variant(self.models, [kp for _, kp in keypoints], textures, seed, k, self.device)
-                   for k in range(variants)]
-        record = {
-            "tool": "paint-design", "seed": seed, "variants": variants, "views": names,
-            "resolution": self.resolution, "checkpoints": self.describe(),
-            "pose": {**pose_set.record, "keypoints": {n: np.round(kp, 2).tolist() for n, kp in keypoints}},
-            "textures": {r: t.record for r, t in textures.items()},
-            "regions_without_texture": [r for r in PATCH_REGIONS if r not in textures],
-            "variant_details": [{"variant": k, "code_seed": v.code_seed, "patches": v.patch_notes}
-                                for k, v in enumerate(outputs)],
-            "rules": RULES,
-        }
-        return DesignResult(names, np.stack([v.images for v in outputs]), np.stack([v.layouts for v in outputs]),
-                            outputs, record)
+        requests = variant_requests(pose_set, textures, views, variants, seed, self.resolution)
+        outputs = [run_variants(self.models, [request], self.device)[0] for request in requests]
+        return design_result(pose_set, requests, outputs, self.resolution, self.describe())
+
+
+def variant_requests(pose_set: PoseSet, textures: dict[str, Texture], views: int, variants: int, seed: int,
+                     resolution: int) -> list[VariantRequest]:
+    """A checked request → one VariantRequest per variant (keypoints at the models' resolution)."""
+    keypoints = [kp for _, kp in pose_set.at(resolution, views)]
+    return [VariantRequest(keypoints, textures, seed, k) for k in range(variants)]
+
+
+def design_result(pose_set: PoseSet, requests: list[VariantRequest], outputs: list[Variant], resolution: int,
+                  checkpoints: dict, tool: str = "paint-design") -> DesignResult:
+    """The variants of one request → DesignResult with its record (design.json; `tool` says who made it)."""
+    first = requests[0]
+    names = [name for name, _ in pose_set.at(resolution, len(first.keypoints))]
+    record = {
+        "tool": tool, "seed": first.seed, "variants": len(outputs), "views": names,
+        "resolution": resolution, "checkpoints": checkpoints,
+        "pose": {**pose_set.record, "keypoints": {n: np.round(kp, 2).tolist() for n, kp in zip(names, first.keypoints)}},
+        "textures": {r: t.record for r, t in first.textures.items()},
+        "regions_without_texture": [r for r in PATCH_REGIONS if r not in first.textures],
+        "variant_details": [{"variant": r.variant, "code_seed": v.code_seed, "patches": v.patch_notes}
+                            for r, v in zip(requests, outputs)],
+        "rules": RULES,
+    }
+    return DesignResult(names, np.stack([v.images for v in outputs]), np.stack([v.layouts for v in outputs]),
+                        outputs, record)
 
 
 def check_request(pose, textures: dict, views: int, variants: int, pose_size) -> tuple[PoseSet, dict[str, Texture]]:

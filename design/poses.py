@@ -138,26 +138,35 @@ def derive_views(pose: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
     return views, record
 
 
-def _user_pose(path: Path, canvas: tuple[int, int]) -> PoseSet:
-    data = _read_json(path)
+def pose_from_data(data, where: str, canvas: tuple[int, int] | None = None, source: dict | None = None) -> PoseSet:
+    """Parsed pose JSON (a single-view OpenPose/PAINT object, or the presets' multi-view format) → PoseSet.
+    `where` names the input in messages (e.g. "pose file 'a.json'"); `source` starts the record."""
+    source = dict(source or {"kind": "upload"})
     if isinstance(data, dict) and "views" in data:      # a multi-view file in the presets' own format
-        views, side = _multi_view(data, f"pose file {str(path)!r}")
-        return PoseSet(views, side, {"kind": "file", "path": str(path), "views_given": list(views)})
+        views, side = _multi_view(data, where)
+        return PoseSet(views, side, {**source, "views_given": list(views)})
     try:
         pose, people = parse_keypoint_json(data, lenient=True)
     except KeypointError as exc:
-        raise DesignError(f"pose file {str(path)!r}: {exc}") from None
+        raise DesignError(f"{where}: {exc}") from None
     shown = pose[pose[:, 2] > 0]
     if len(shown) < MIN_JOINTS:
-        raise DesignError(f"pose file {str(path)!r} shows {len(shown)} joints; at least {MIN_JOINTS} are needed")
-    height, width = canvas
+        raise DesignError(f"{where} shows {len(shown)} joints; at least {MIN_JOINTS} are needed")
+    height, width = canvas or DEFAULT_CANVAS
     if ((shown[:, 0] < -1) | (shown[:, 0] > width) | (shown[:, 1] < -1) | (shown[:, 1] > height)).any():
-        raise DesignError(f"pose file {str(path)!r} has joints outside the {width}x{height} canvas; pass "
-                          f"--pose-size WxH of the image its keypoints belong to")
-    pose, side = _letterbox(pose, canvas)
+        raise DesignError(f"{where} has joints outside the {width}x{height} canvas; give the size of the image "
+                          f"its keypoints belong to (paint-design --pose-size WxH, the studio's pose_canvas)")
+    pose, side = _letterbox(pose, (height, width))
     views, record = derive_views(pose)
-    return PoseSet(views, side, {"kind": "file", "path": str(path), "canvas": [height, width], "people": people,
-                                 **record})
+    return PoseSet(views, side, {**source, "canvas": [height, width], "people": people, **record})
+
+
+def preset_pose(name: str) -> PoseSet:
+    """A shipped preset by name → PoseSet (DesignError naming the presets when there is none of that name)."""
+    if name not in preset_names():
+        raise DesignError(f"unknown pose preset {name!r}; presets: {', '.join(preset_names())}")
+    views, side, description = _preset(name)
+    return PoseSet(dict(views), side, {"kind": "preset", "preset": name, "description": description})
 
 
 def load_pose(spec: str, canvas: tuple[int, int] | None = None) -> PoseSet:
@@ -166,12 +175,12 @@ def load_pose(spec: str, canvas: tuple[int, int] | None = None) -> PoseSet:
     unreadable or malformed pose."""
     path = Path(spec)
     if path.is_file():
-        return _user_pose(path, canvas or DEFAULT_CANVAS)
+        return pose_from_data(_read_json(path), f"pose file {str(path)!r}", canvas,
+                              {"kind": "file", "path": str(path)})
     if spec in preset_names():
         if canvas is not None:
             raise DesignError("--pose-size applies to pose files; presets state their own canvas")
-        views, side, description = _preset(spec)
-        return PoseSet(dict(views), side, {"kind": "preset", "preset": spec, "description": description})
+        return preset_pose(spec)
     if path.suffix.lower() == ".json" or len(path.parts) > 1:
         raise DesignError(f"pose file {spec!r} does not exist; give a keypoint JSON or a preset "
                           f"({', '.join(preset_names())})")

@@ -17,7 +17,10 @@ front view's layout) times patch_max_frac, filled as follows:
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from paint.data.patches import Patch
-from design.errors import DesignError
+from design.errors import DesignError, TooLarge, Unreadable
 from paint.io import sha256_file
 
 LOAD_LIMIT = 1024       # shorter side kept on reading (≥ any model resolution, so the patch rule is unaffected)
@@ -69,19 +72,18 @@ def _as_rgb_or_rgba(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _open(path: Path, limit: int) -> tuple[Image.Image, list[int]]:
-    """The decoded image (JPEG: possibly at a reduced scale) and the file's own [width, height]."""
-    if not path.exists():
-        raise DesignError(f"texture file {str(path)!r} does not exist")
-    if not path.is_file():
-        raise DesignError(f"texture {str(path)!r} is not a file")
-    if path.stat().st_size == 0:
-        raise DesignError(f"texture file {str(path)!r} is empty (0 bytes)")
+def _decode(source, name: str, limit: int, max_pixels: int | None) -> tuple[Image.Image, list[int]]:
+    """The decoded image (JPEG: possibly at a reduced scale) and its own [width, height]. `source` is a path or a
+    binary file object; `name` says which texture in messages. More than `max_pixels` is refused from the header,
+    before anything is decoded (a small file can hold a huge image)."""
     try:
-        image = Image.open(path)
+        image = Image.open(source)
         width, height = image.size
         if width < 1 or height < 1:
-            raise DesignError(f"texture {str(path)!r} has no pixels ({width}x{height})")
+            raise DesignError(f"{name} has no pixels ({width}x{height})")
+        if max_pixels is not None and width * height > max_pixels:
+            raise TooLarge(f"{name} is {width}x{height} = {width * height / 1e6:.0f} megapixels; at most "
+                           f"{max_pixels / 1e6:g} megapixels are accepted")
         if min(width, height) > limit:      # JPEG: decode at 1/2, 1/4 or 1/8 scale when that still covers `limit`
             shrink = limit / min(width, height)
             image.draft("RGB", (math.ceil(width * shrink), math.ceil(height * shrink)))
@@ -89,22 +91,46 @@ def _open(path: Path, limit: int) -> tuple[Image.Image, list[int]]:
     except DesignError:
         raise
     except Image.DecompressionBombError:
-        raise DesignError(f"texture {str(path)!r} has too many pixels for Pillow's safety limit "
-                          f"({Image.MAX_IMAGE_PIXELS} × 2); shrink it first") from None
+        limit = f"; at most {max_pixels / 1e6:g} megapixels are accepted" if max_pixels else ", shrink it first"
+        raise TooLarge(f"{name} decodes to more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (Pillow's "
+                       f"safety limit){limit}") from None
     except Exception as exc:    # Pillow raises many types for files it cannot decode
-        raise DesignError(f"texture {str(path)!r} cannot be read as an image ({type(exc).__name__}: "
-                          f"{' '.join(str(exc).split()) or 'no detail'}); give a JPEG, PNG or WebP") from None
+        detail = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the upload", " ".join(str(exc).split()))
+        raise Unreadable(f"{name} cannot be read as an image ({type(exc).__name__}: {detail or 'no detail'}); "
+                         f"give a JPEG, PNG or WebP") from None
     return image, [width, height]
+
+
+def _open(path: Path, limit: int) -> tuple[Image.Image, list[int]]:
+    if not path.exists():
+        raise DesignError(f"texture file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise DesignError(f"texture {str(path)!r} is not a file")
+    if path.stat().st_size == 0:
+        raise DesignError(f"texture file {str(path)!r} is empty (0 bytes)")
+    return _decode(path, f"texture {str(path)!r}", limit, None)
 
 
 def load_texture(source: str | Path | Image.Image, limit: int = LOAD_LIMIT) -> Texture:
     """A texture file (or a Pillow image) → Texture; DesignError (one line) when it cannot be used."""
     if isinstance(source, Image.Image):
-        image, record = source, {"path": None, "size": list(source.size)}
-    else:
-        path = Path(source)
-        image, size = _open(path, limit)
-        record = {"path": str(path), "sha256": sha256_file(path), "size": size}
+        return _texture(source, {"path": None, "size": list(source.size)}, limit, "texture image")
+    path = Path(source)
+    image, size = _open(path, limit)
+    return _texture(image, {"path": str(path), "sha256": sha256_file(path), "size": size}, limit,
+                    f"texture {str(path)!r}")
+
+
+def texture_from_bytes(data: bytes, name: str, max_pixels: int, limit: int = LOAD_LIMIT) -> Texture:
+    """An uploaded file's bytes → Texture; `name` (e.g. "texture for 'top'") is used in messages only, never as
+    a path. More than `max_pixels` decoded pixels is a TooLarge error."""
+    if not data:
+        raise DesignError(f"{name} is empty (0 bytes)")
+    image, size = _decode(io.BytesIO(data), name, limit, max_pixels)
+    return _texture(image, {"path": None, "sha256": hashlib.sha256(data).hexdigest(), "size": size}, limit, name)
+
+
+def _texture(image: Image.Image, record: dict, limit: int, name: str) -> Texture:
     record.update(format=image.format, mode=image.mode)
     image = _as_rgb_or_rgba(image)
     width, height = image.size
@@ -116,8 +142,7 @@ def load_texture(source: str | Path | Image.Image, limit: int = LOAD_LIMIT) -> T
     pixels = np.ascontiguousarray(array[..., :3])
     valid = array[..., 3] >= ALPHA_THRESHOLD if image.mode == "RGBA" else np.ones(array.shape[:2], bool)
     if not valid.any():
-        raise DesignError(f"texture {record['path'] or 'image'!r} is fully transparent; give an image with opaque "
-                          f"pixels")
+        raise DesignError(f"{name} is fully transparent; give an image with opaque pixels")
     record.update(loaded_size=[int(array.shape[1]), int(array.shape[0])],
                   alpha="mask (alpha < 128 is not texture)" if image.mode == "RGBA" else "none")
     return Texture(pixels, valid, record)

@@ -3,12 +3,9 @@ tiny preset), as the demo trains its own: designs of the right shape for texture
 giving the same bytes, variants giving different layouts, garments taking the texture's colour, the real command's
 outputs, and a missing stage refused.
 
-So that about a CPU minute is enough, the checkpoints are trained at 32 px on a purpose-built shard set — copies
-of the "standing" preset's person (shards.synth, 4 views) whose top and bottom are recoloured at random per copy —
-for 80 steps at lr 2e-3 without VGG losses or EMA (the raw generator is what gets saved and loaded). LGN learns
-that person's layouts (so the preset pose gives garment regions), and TSN can only predict a garment's colour from
-its patch: the behaviour the colour test checks. AFN trains two steps: its other views follow the colour
-through its colour prior and pixel blend.
+The checkpoints (tests/design_runs.py, shared with the studio's tests) are trained at 32 px on copies of one
+person whose garments are recoloured per copy: TSN can only predict a garment's colour from its patch, the
+behaviour the colour test checks.
 """
 from __future__ import annotations
 
@@ -23,49 +20,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from paint.data.contract import ProductSample, ViewSample
-from paint.data.labels import garment_mask
-from paint.data.units import PATCH_REGIONS
 from design import Designer, design
-from shards.make_design_assets import PRESETS, SEED
-from shards.synth import render_product
 from tests.design_colours import redness_gaps
-from tests.fixtures_products import write_shards
-from tests.test_eval_runner import train_tiny
+from tests.design_runs import DESIGN_SIZE
 
-SIZE, COPIES = 32, 8
-STEPS = {"lgn": 80, "tsn": 80, "afn": 2}
-FAST = [f"data.resolution={SIZE}", "optim.ema_decay=0", "optim.lr_g=0.002", "train.threads=2"]
-NO_VGG = ["loss.perceptual=0", "loss.style=0"]
+SIZE = DESIGN_SIZE
 SCRIPT = str(Path(sys.executable).with_name("paint-design"))
 
 
-def recoloured(product: ProductSample, copy: int) -> ProductSample:
-    """The product with each garment region's colour replaced by a random one (its shading kept)."""
-    rng = np.random.default_rng(copy)
-    colours = {region: rng.uniform(25, 230, 3) for region in PATCH_REGIONS}
-    views = {}
-    for name, view in product.views.items():
-        image = view.image.astype(np.float64)
-        for region, colour in colours.items():
-            mask = garment_mask(view.parsing, region)
-            if mask.any():
-                shade = image[mask].mean(1, keepdims=True)
-                image[mask] = shade / max(shade.mean(), 1.0) * colour
-        views[name] = ViewSample(np.clip(image, 0, 255).astype(np.uint8), view.parsing, view.pose)
-    return ProductSample(f"standing{copy:02d}", product.category, views, split="train")
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> Path:
-    """A folder holding lgn/ tsn/ afn/ run folders (one checkpoint each), as scripts/demo.sh writes runs/demo."""
-    root = tmp_path_factory.mktemp("design")
-    person = render_product(SEED, PRESETS["standing"][0], 4, SIZE)
-    write_shards(root / "shards", [recoloured(person, copy) for copy in range(COPIES)], 4)
-    for stage, steps in STEPS.items():
-        train_tiny(stage, root / "shards", root / "runs", f"data.batches_per_epoch={steps}", *FAST,
-                   *(NO_VGG if stage != "lgn" else []))
-    return root / "runs"
+def runs(design_runs) -> Path:
+    return design_runs
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ def test_lint_imports_keeps_every_contract():
 def test_importing_the_entry_points_changes_no_environment_variable():
     # third-party imports first (torchvision sets TORCHINDUCTOR_CACHE_DIR when imported): only ours are judged
     code = ("import os, torch, torchvision, torchmetrics, lpips, accelerate, webdataset; before = dict(os.environ)\n"
-            "import paint.ray_train, paint.run_setup, eval.cli, eval.distributed, tune.cli, shards.cli\n"
+            "import paint.ray_train, paint.run_setup, eval.cli, eval.distributed, tune.cli, shards.cli, studio.cli\n"
             "changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))\n"
             "print(changed)")
     env = {key: value for key, value in __import__("os").environ.items() if not key.startswith("RAY_")}
