@@ -5,11 +5,14 @@ Each variant builds a fresh Engine (Accelerate, mixed precision from `train.mixe
 networks and batch size at 256 px, the VGG of TSN/AFN set to its random-feature backbone (no weight files on the
 device), runs warm-up steps, then times `Engine.step` (G and D updates, optimisers, EMA) with the batch already on
 the device. Prints ms/step, samples/s, the bf16-over-fp32 speedup at the same layout and compile setting, the
-speedup over the fp32 NCHW eager baseline, and peak CUDA memory. Without CUDA it says so and exits 0;
+speedup over the fp32 NCHW eager baseline, and peak CUDA memory. FLOPs per step are counted once per stage by
+torch's flop counter (paint/flops.py; the same for every variant), giving achieved TFLOP/s and the model FLOP
+utilisation (MFU) against the device's dense peak for the precision (bf16; fp32 convolutions at the TF32 peak when
+cuDNN may use TF32) from the table in paint/flops.py or --peak-bf16/--peak-fp32. Without CUDA it says so and exits 0;
 `--cpu-dry-run` runs every code path on CPU with the tiny nets at 64 px, to catch bugs before a GPU run.
 
     python bench/stage_bench_gpu.py [--stages lgn tsn afn] [--steps 10] [--warmup 3] [--compile] [--tf32]
-                                    [--cudnn-benchmark] [--cpu-dry-run]
+                                    [--cudnn-benchmark] [--peak-bf16 T] [--peak-fp32 T] [--cpu-dry-run]
 """
 from __future__ import annotations
 
@@ -40,12 +43,14 @@ def import_project():
 
         import _stage_batches
         from paint.engine import Engine, make_accelerator
+        from paint.flops import count_flops, device_peak, utilisation
         from paint.stages import build_stage, make_config
     except ImportError as exc:
         return None, f"missing module {exc.name!r} ({exc}); install it next to torch to run this bench"
     return {"AcceleratorState": AcceleratorState, "GradientState": GradientState, "batches": _stage_batches,
             "Engine": Engine, "make_accelerator": make_accelerator, "build_stage": build_stage,
-            "make_config": make_config}, ""
+            "make_config": make_config, "count_flops": count_flops, "device_peak": device_peak,
+            "utilisation": utilisation}, ""
 
 
 def bench_config(mods, stage: str, dry_run: bool, precision: str):
@@ -106,8 +111,9 @@ def sync(device: torch.device) -> None:
 
 
 def run_variant(mods, stage: str, cpu_batch: dict, dry_run: bool, precision: str, channels_last: bool,
-                compiled: bool, warmup: int, steps: int) -> dict:
-    """Median Engine.step seconds and peak CUDA memory (bytes, None on CPU) of one variant."""
+                compiled: bool, warmup: int, steps: int, count: bool = False) -> dict:
+    """Median Engine.step seconds and peak CUDA memory (bytes, None on CPU) of one variant; with `count`, also the
+    FLOPs of one step (an extra, untimed step under torch's flop counter; eager variants only)."""
     cfg = bench_config(mods, stage, dry_run, precision)
     accelerator = fresh_accelerator(mods, cfg.train)
     device = accelerator.device
@@ -123,6 +129,7 @@ def run_variant(mods, stage: str, cpu_batch: dict, dry_run: bool, precision: str
         engine.step(batch)
     sync(device)
     warm_s = time.perf_counter() - start
+    flops = mods["count_flops"](lambda: engine.step(batch)) if count else None
     times, skipped = [], 0
     for _ in range(steps):
         start = time.perf_counter()
@@ -137,7 +144,7 @@ def run_variant(mods, stage: str, cpu_batch: dict, dry_run: bool, precision: str
         torch._dynamo.reset()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return {"median": statistics.median(times), "min": min(times), "peak": peak, "skipped": skipped,
+    return {"median": statistics.median(times), "min": min(times), "peak": peak, "skipped": skipped, "flops": flops,
             "warm_s": warm_s, "batch": cfg.data.batch_size, "resolution": cfg.data.resolution}
 
 
@@ -146,9 +153,18 @@ def variant_name(precision: str, channels_last: bool, compiled: bool) -> str:
             f"{'compiled' if compiled else 'eager'}")
 
 
-def print_table(rows: list[tuple[str, tuple, dict]]) -> None:
+def peak_for(mods, args, precision: str) -> float | None:
+    """The dense peak TFLOP/s a variant is measured against: the flag, else the table (None on CPU)."""
+    given = args.peak_bf16 if precision == "bf16" else args.peak_fp32
+    if given or not torch.cuda.is_available():
+        return given
+    kind = "bf16" if precision == "bf16" else "tf32" if torch.backends.cudnn.allow_tf32 else "fp32"
+    return mods["device_peak"](torch.cuda.get_device_name(0), kind)
+
+
+def print_table(rows: list[tuple[str, tuple, dict]], flops: dict[str, int], mods, args) -> None:
     print(f"\n{'stage':<6}{'variant':<22}{'batch':>6}{'ms/step':>10}{'min':>9}{'samples/s':>11}"
-          f"{'bf16×':>7}{'vs base':>9}{'peak GiB':>10}{'warm-up s':>11}")
+          f"{'bf16×':>7}{'vs base':>9}{'peak GiB':>10}{'warm-up s':>11}{'GFLOP/step':>11}{'TFLOP/s':>9}{'MFU':>7}")
     by_key = {(stage, key): res for stage, key, res in rows}
     for stage, (precision, channels_last, compiled), res in rows:
         fp32 = by_key.get((stage, ("no", channels_last, compiled)))
@@ -157,9 +173,14 @@ def print_table(rows: list[tuple[str, tuple, dict]]) -> None:
         vs_base = f"{base['median'] / res['median']:.2f}" if base else ""
         peak = f"{res['peak'] / 2 ** 30:.2f}" if res["peak"] is not None else "—"
         skip = f"  ({res['skipped']} skipped: non-finite)" if res["skipped"] else ""
+        step_flops, rate, mfu = flops.get(stage), "", "—"
+        if step_flops:
+            achieved, fraction = mods["utilisation"](step_flops, res["median"], peak_for(mods, args, precision))
+            rate, mfu = f"{achieved:.2f}", f"{fraction:.1%}" if fraction is not None else "—"
         print(f"{stage:<6}{variant_name(precision, channels_last, compiled):<22}{res['batch']:>6}"
               f"{res['median'] * 1000:>10.1f}{res['min'] * 1000:>9.1f}{res['batch'] / res['median']:>11.1f}"
-              f"{bf16_x:>7}{vs_base:>9}{peak:>10}{res['warm_s']:>11.1f}{skip}")
+              f"{bf16_x:>7}{vs_base:>9}{peak:>10}{res['warm_s']:>11.1f}"
+              f"{(step_flops or 0) / 1e9:>11.1f}{rate:>9}{mfu:>7}{skip}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls in fp32 (cuDNN convs use TF32 "
                                                             "by torch's default either way)")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick conv algorithms by timing")
+    parser.add_argument("--peak-bf16", type=float, help="the device's dense bf16 peak, TFLOP/s (default: the table)")
+    parser.add_argument("--peak-fp32", type=float, help="the dense peak fp32 variants run at, TFLOP/s (default: the "
+                                                        "table's TF32 peak, or fp32 when cuDNN TF32 is off)")
     parser.add_argument("--cpu-dry-run", action="store_true", help="every code path on CPU, tiny nets at 64 px")
     args = parser.parse_args(argv)
     dry_run = args.cpu_dry_run
@@ -194,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{torch.backends.cudnn.allow_tf32}, cuDNN benchmark {torch.backends.cudnn.benchmark}")
     print(f"products from {source}; imported: ray {'ray' in sys.modules}, webdataset {'webdataset' in sys.modules}")
     compiles = (False, True) if args.compile else (False,)
-    rows = []
+    rows, flops = [], {}
     started = time.perf_counter()
     for stage in args.stages:
         cfg = bench_config(mods, stage, dry_run, "no")
@@ -205,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             try:
                 res = run_variant(mods, stage, cpu_batch, dry_run, precision, channels_last, compiled,
-                                  args.warmup, args.steps)
+                                  args.warmup, args.steps, count=stage not in flops and not compiled)
             except (RuntimeError, ValueError) as exc:   # e.g. out of memory, a compile failure: report, go on
                 print(f"  {stage} {variant_name(*key)}: failed ({str(exc).splitlines()[0][:160]})", flush=True)
                 gc.collect()   # drop what the failed variant left behind before the next one allocates
@@ -213,9 +237,11 @@ def main(argv: list[str] | None = None) -> int:
                     torch.cuda.empty_cache()
                 continue
             rows.append((stage, key, res))
+            if res["flops"]:
+                flops[stage] = res["flops"]
             print(f"  {stage} {variant_name(*key)}: {res['median'] * 1000:.1f} ms/step "
                   f"({time.perf_counter() - t0:.1f} s)", flush=True)
-    print_table(rows)
+    print_table(rows, flops, mods, args)
     print(f"\ntotal {time.perf_counter() - started:.1f} s")
     return 0
 
