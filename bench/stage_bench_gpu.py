@@ -12,7 +12,7 @@ cuDNN may use TF32) from the table in paint/flops.py or --peak-bf16/--peak-fp32.
 `--cpu-dry-run` runs every code path on CPU with the tiny nets at 64 px, to catch bugs before a GPU run.
 
     python bench/stage_bench_gpu.py [--stages lgn tsn afn] [--steps 10] [--warmup 3] [--compile] [--tf32]
-                                    [--cudnn-benchmark] [--peak-bf16 T] [--peak-fp32 T] [--cpu-dry-run]
+                                    [--cudnn-benchmark] [--adam fused] [--peak-bf16 T] [--peak-fp32 T] [--cpu-dry-run]
 """
 from __future__ import annotations
 
@@ -53,13 +53,15 @@ def import_project():
             "utilisation": utilisation}, ""
 
 
-def bench_config(mods, stage: str, dry_run: bool, precision: str):
-    """paper preset at 256 px (VGG random) on GPU; the tiny preset at 64 px for the CPU dry run."""
+def bench_config(mods, stage: str, dry_run: bool, precision: str, adam: str = "default"):
+    """paper preset at 256 px (VGG random) on GPU; the tiny preset at 64 px for the CPU dry run; `adam`: the
+    optim.adam kernels (default, foreach, fused)."""
     cfg = mods["make_config"](stage, "tiny" if dry_run else "paper")
     cfg.data.resolution = 64 if dry_run else 256
     if hasattr(cfg.loss, "vgg_backbone"):
         cfg.loss.vgg_backbone = "random"
     cfg.train.mixed_precision = precision
+    cfg.optim.adam = adam
     return cfg
 
 
@@ -111,10 +113,10 @@ def sync(device: torch.device) -> None:
 
 
 def run_variant(mods, stage: str, cpu_batch: dict, dry_run: bool, precision: str, channels_last: bool,
-                compiled: bool, warmup: int, steps: int, count: bool = False) -> dict:
+                compiled: bool, warmup: int, steps: int, count: bool = False, adam: str = "default") -> dict:
     """Median Engine.step seconds and peak CUDA memory (bytes, None on CPU) of one variant; with `count`, also the
     FLOPs of one step (an extra, untimed step under torch's flop counter; eager variants only)."""
-    cfg = bench_config(mods, stage, dry_run, precision)
+    cfg = bench_config(mods, stage, dry_run, precision, adam)
     accelerator = fresh_accelerator(mods, cfg.train)
     device = accelerator.device
     if device.type == "cuda":
@@ -192,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls in fp32 (cuDNN convs use TF32 "
                                                             "by torch's default either way)")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick conv algorithms by timing")
+    parser.add_argument("--adam", default="default", choices=("default", "foreach", "fused"),
+                        help="Adam's kernels for every variant (optim.adam)")
     parser.add_argument("--peak-bf16", type=float, help="the device's dense bf16 peak, TFLOP/s (default: the table)")
     parser.add_argument("--peak-fp32", type=float, help="the dense peak fp32 variants run at, TFLOP/s (default: the "
                                                         "table's TF32 peak, or fp32 when cuDNN TF32 is off)")
@@ -214,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     render, source = mods["batches"].load_render_product()
     where = "CPU dry run (tiny nets, 64 px)" if dry_run else torch.cuda.get_device_name(0) + " (paper nets, 256 px)"
     print(f"{where}; torch {torch.__version__}; warm-up {args.warmup} (compiled: ≥ {COMPILE_WARMUP}), timed steps "
-          f"{args.steps}; matmul TF32 {torch.backends.cuda.matmul.allow_tf32}, cuDNN TF32 "
+          f"{args.steps}; Adam {args.adam}; matmul TF32 {torch.backends.cuda.matmul.allow_tf32}, cuDNN TF32 "
           f"{torch.backends.cudnn.allow_tf32}, cuDNN benchmark {torch.backends.cudnn.benchmark}")
     print(f"products from {source}; imported: ray {'ray' in sys.modules}, webdataset {'webdataset' in sys.modules}")
     compiles = (False, True) if args.compile else (False,)
@@ -229,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             try:
                 res = run_variant(mods, stage, cpu_batch, dry_run, precision, channels_last, compiled,
-                                  args.warmup, args.steps, count=stage not in flops and not compiled)
+                                  args.warmup, args.steps, count=stage not in flops and not compiled,
+                                  adam=args.adam)
             except (RuntimeError, ValueError) as exc:   # e.g. out of memory, a compile failure: report, go on
                 print(f"  {stage} {variant_name(*key)}: failed ({str(exc).splitlines()[0][:160]})", flush=True)
                 gc.collect()   # drop what the failed variant left behind before the next one allocates

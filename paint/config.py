@@ -52,6 +52,8 @@ class OptimConfig:
     warmup_steps: int = 0
     grad_clip: float = 0.0           # max global grad norm per optimiser; 0 = off
     ema_decay: float = 0.999         # EMA of G's weights; 0 = no EMA
+    adam: Literal["default", "foreach", "fused"] = "default"   # Adam's kernels: torch's pick, multi-tensor, or one
+                                                               # fused kernel per step (fewer launches on a GPU)
 
 
 @dataclasses.dataclass

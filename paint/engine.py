@@ -94,9 +94,11 @@ class Engine:
         self.skipped_total = 0
         g, d = stage.build_generator(), stage.build_discriminator()
         betas = (optim.beta1, optim.beta2)
-        opt_g = torch.optim.Adam(g.parameters(), lr=optim.lr_g, betas=betas, weight_decay=optim.weight_decay)
+        kernels = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[optim.adam]
+        opt_g = torch.optim.Adam(g.parameters(), lr=optim.lr_g, betas=betas, weight_decay=optim.weight_decay,
+                                 **kernels)
         opt_d = torch.optim.Adam(d.parameters(), lr=optim.lr_g * optim.d_to_g_lr, betas=betas,
-                                 weight_decay=optim.weight_decay)
+                                 weight_decay=optim.weight_decay, **kernels)
         self.g, self.d, self.opt_g, self.opt_d = self.accelerator.prepare(g, d, opt_g, opt_d)
         factor = lr_factor(optim.schedule, optim.warmup_steps, total_steps)
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, factor)
