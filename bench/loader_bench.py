@@ -1,4 +1,5 @@
-"""Loader throughput per core: the training view-unit stream against raw in-memory decoding of the same samples.
+"""Loader throughput per core: the training unit streams (view units: LGN, TSN; pair units: AFN) against raw
+in-memory decoding of the same samples.
 
 Both sides do the same work per product: decode_product (PNG + JSON, validated), resize to the resolution,
 pose maps, layout, image, two texture patches, batching. The raw side reads every tar member into memory first
@@ -6,10 +7,15 @@ and runs that work without webdataset; the loader side is `train_loader(..., loa
 thread, so the figure is per core). Goal: loader ≥ 0.8 × raw. Prints figures; never fails on speed.
 
     .venv/bin/python bench/loader_bench.py [--products 48] [--views 3] [--size 256] [--resolutions 256 128]
+                                           [--units view pair]
+
+The loader units/s at 256 px is what one CPU core feeds a GPU: bench/stage_bench_gpu.py divides a GPU's samples/s
+by it to say how many loader cores that GPU needs (docs/SCALING.md).
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 import tarfile
@@ -64,12 +70,12 @@ def read_raw(shards: list[Path]) -> list[dict]:
     return samples
 
 
-def raw_pass(samples: list[dict], cfg: DataConfig, passes: int = 1) -> int:
-    """decode_product + the training view-unit transform + batching, no webdataset; returns units made."""
+def raw_pass(samples: list[dict], cfg: DataConfig, passes: int = 1, kind: str = "view") -> int:
+    """decode_product + the training unit transform + batching, no webdataset; returns units made."""
     rng = np.random.default_rng(0)
     buffer, made = [], 0
     for raw in samples * passes:
-        for unit in train_units(decode_product(raw), "view", cfg, rng):
+        for unit in train_units(decode_product(raw), kind, cfg, rng):
             buffer.append(unit)
             if len(buffer) == cfg.batch_size:
                 collate_units(buffer)
@@ -78,8 +84,8 @@ def raw_pass(samples: list[dict], cfg: DataConfig, passes: int = 1) -> int:
     return made
 
 
-def loader_pass(shard_dir: Path, cfg: DataConfig) -> int:
-    return sum(len(batch["key"]) for batch in train_loader("view", cfg, 0, 1, shards=str(shard_dir)))
+def loader_pass(shard_dir: Path, cfg: DataConfig, kind: str = "view") -> int:
+    return sum(len(batch["key"]) for batch in train_loader(kind, cfg, 0, 1, shards=str(shard_dir)))
 
 
 def timed(fn, *args) -> tuple[int, float]:
@@ -98,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passes", type=int, default=3,
                         help="units per timed run = passes × the set's units (amortises the shuffle-buffer fill)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per side; the best is reported")
+    parser.add_argument("--units", nargs="+", default=["view", "pair"], choices=["view", "pair"])
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # per core: one thread on both sides
 
@@ -109,17 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(samples)} products, {units_total} view units, stored at {args.size} px; "
               f"{args.passes} × the set per run, batch {args.batch_size}, best of {args.repeats} run(s), "
               "torch threads 1\n")
-        print(f"{'resolution':>10} {'raw units/s':>12} {'loader units/s':>15} {'ratio':>6}")
-        for resolution in args.resolutions:
+        print(f"{'unit':>5} {'resolution':>10} {'raw units/s':>12} {'loader units/s':>15} {'ratio':>6}")
+        for kind, resolution in itertools.product(args.units, args.resolutions):
             batches = max(1, math.floor(args.passes * units_total / args.batch_size))
             cfg = DataConfig(resolution=resolution, batch_size=args.batch_size, loader_workers=0,
                              batches_per_epoch=batches)
-            raw_pass(samples[:2], cfg)  # warm-up (imports, allocator)
-            raw = min((timed(raw_pass, samples, cfg, args.passes) for _ in range(args.repeats)),
+            raw_pass(samples[:2], cfg, 1, kind)  # warm-up (imports, allocator)
+            raw = min((timed(raw_pass, samples, cfg, args.passes, kind) for _ in range(args.repeats)),
                       key=lambda r: r[1])
-            stream = min((timed(loader_pass, shard_dir, cfg) for _ in range(args.repeats)), key=lambda r: r[1])
+            stream = min((timed(loader_pass, shard_dir, cfg, kind) for _ in range(args.repeats)),
+                         key=lambda r: r[1])
             raw_rate, stream_rate = raw[0] / raw[1], stream[0] / stream[1]
-            print(f"{resolution:>7}×{resolution:<3}{raw_rate:>12.1f} {stream_rate:>15.1f} "
+            print(f"{kind:>5} {resolution:>7}×{resolution:<3}{raw_rate:>12.1f} {stream_rate:>15.1f} "
                   f"{stream_rate / raw_rate:>5.2f}×", flush=True)
     print("\ngoal: loader ≥ 0.8× raw decode (per core, in-process loader)")
     return 0

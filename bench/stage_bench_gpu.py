@@ -34,6 +34,10 @@ if str(REPO) not in sys.path:   # the device copy of the tree is not pip-install
 STAGES = ("lgn", "tsn", "afn")
 PRECISIONS = ("no", "bf16")     # train.mixed_precision values; "no" = fp32
 COMPILE_WARMUP = 6              # compiled variants recompile for D's second batch size and for frozen/unfrozen D
+# Training units one CPU core decodes and augments per second at 256 px (bench/loader_bench.py, in-process loader,
+# LOADER_MEASURED): the default of --loader-rate; measure the GPU machine's own cores for a plan.
+LOADER_UNITS_PER_CORE = {"view": 119.7, "pair": 69.1}
+LOADER_MEASURED = "measured 2026-12-07 on a 2-core cloud VM"
 
 
 def import_project():
@@ -164,9 +168,26 @@ def peak_for(mods, args, precision: str) -> float | None:
     return mods["device_peak"](torch.cuda.get_device_name(0), kind)
 
 
+def loader_rates(items: list[str]) -> dict[str, float]:
+    """--loader-rate view=40 pair=25 over the defaults; SystemExit naming a malformed item."""
+    rates = dict(LOADER_UNITS_PER_CORE)
+    for item in items:
+        unit, _, value = item.partition("=")
+        try:
+            rates[unit] = float(value)
+        except ValueError:
+            raise SystemExit(f"--loader-rate {item!r}: give UNIT=UNITS_PER_S, e.g. view=40") from None
+        if unit not in LOADER_UNITS_PER_CORE or rates[unit] <= 0:
+            raise SystemExit(f"--loader-rate {item!r}: units are view and pair, rates > 0")
+    return rates
+
+
 def print_table(rows: list[tuple[str, tuple, dict]], flops: dict[str, int], mods, args) -> None:
+    """One row per variant; "loader cores": CPU cores of decoding that keep up with it (samples/s ÷ --loader-rate)."""
+    rates = loader_rates(args.loader_rate)
     print(f"\n{'stage':<6}{'variant':<22}{'batch':>6}{'ms/step':>10}{'min':>9}{'samples/s':>11}"
-          f"{'bf16×':>7}{'vs base':>9}{'peak GiB':>10}{'warm-up s':>11}{'GFLOP/step':>11}{'TFLOP/s':>9}{'MFU':>7}")
+          f"{'bf16×':>7}{'vs base':>9}{'peak GiB':>10}{'warm-up s':>11}{'GFLOP/step':>11}{'TFLOP/s':>9}{'MFU':>7}"
+          f"{'loader cores':>13}")
     by_key = {(stage, key): res for stage, key, res in rows}
     for stage, (precision, channels_last, compiled), res in rows:
         fp32 = by_key.get((stage, ("no", channels_last, compiled)))
@@ -182,7 +203,8 @@ def print_table(rows: list[tuple[str, tuple, dict]], flops: dict[str, int], mods
         print(f"{stage:<6}{variant_name(precision, channels_last, compiled):<22}{res['batch']:>6}"
               f"{res['median'] * 1000:>10.1f}{res['min'] * 1000:>9.1f}{res['batch'] / res['median']:>11.1f}"
               f"{bf16_x:>7}{vs_base:>9}{peak:>10}{res['warm_s']:>11.1f}"
-              f"{(step_flops or 0) / 1e9:>11.1f}{rate:>9}{mfu:>7}{skip}")
+              f"{(step_flops or 0) / 1e9:>11.1f}{rate:>9}{mfu:>7}"
+              f"{res['batch'] / res['median'] / rates[res['unit']]:>13.1f}{skip}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peak-bf16", type=float, help="the device's dense bf16 peak, TFLOP/s (default: the table)")
     parser.add_argument("--peak-fp32", type=float, help="the dense peak fp32 variants run at, TFLOP/s (default: the "
                                                         "table's TF32 peak, or fp32 when cuDNN TF32 is off)")
+    parser.add_argument("--loader-rate", nargs="+", default=[], metavar="UNIT=UNITS_PER_S",
+                        help="loader units/s per CPU core at 256 px, e.g. view=40 pair=25 (bench/loader_bench.py on "
+                             "this machine; default: the figures in LOADER_UNITS_PER_CORE)")
     parser.add_argument("--cpu-dry-run", action="store_true", help="every code path on CPU, tiny nets at 64 px")
     args = parser.parse_args(argv)
     dry_run = args.cpu_dry_run
@@ -241,12 +266,17 @@ def main(argv: list[str] | None = None) -> int:
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 continue
+            res["unit"] = unit
             rows.append((stage, key, res))
             if res["flops"]:
                 flops[stage] = res["flops"]
             print(f"  {stage} {variant_name(*key)}: {res['median'] * 1000:.1f} ms/step "
                   f"({time.perf_counter() - t0:.1f} s)", flush=True)
     print_table(rows, flops, mods, args)
+    rates = loader_rates(args.loader_rate)
+    print(f"\nloader cores = samples/s ÷ units one core decodes per second at 256 px (view {rates['view']:g}, pair "
+          f"{rates['pair']:g}; {'given' if args.loader_rate else LOADER_MEASURED}); give a Ray Train worker that "
+          f"many data.loader_workers (+1 CPU for the training process)")
     print(f"\ntotal {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -1,5 +1,5 @@
 """The FLOP counter the GPU bench reports, against a convolution counted by hand; the MFU arithmetic; the bench's
-CPU dry run printing FLOPs, TFLOP/s and MFU for every variant."""
+CPU dry run printing FLOPs, TFLOP/s, MFU and the loader cores for every variant."""
 from __future__ import annotations
 
 import subprocess
@@ -39,10 +39,10 @@ def test_peaks_and_utilisation():
 def test_the_gpu_bench_dry_run_prints_flops_and_utilisation():
     bench = Path(__file__).resolve().parents[1] / "bench" / "stage_bench_gpu.py"
     done = subprocess.run([sys.executable, str(bench), "--cpu-dry-run", "--stages", "lgn", "--peak-fp32", "1",
-                           "--peak-bf16", "2"], capture_output=True, text=True, timeout=600)
+                           "--peak-bf16", "2", "--loader-rate", "view=0.5"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     header, *rows = [line for line in done.stdout.splitlines() if line.startswith(("stage ", "lgn "))]
-    assert header.split()[-3:] == ["GFLOP/step", "TFLOP/s", "MFU"] and len(rows) == 4
+    assert header.split()[-5:] == ["GFLOP/step", "TFLOP/s", "MFU", "loader", "cores"] and len(rows) == 4
     for row in rows:
-        gflop, tflops, mfu = row.split()[-3:]
-        assert float(gflop) > 0 and float(tflops) > 0 and mfu.endswith("%")
+        gflop, tflops, mfu, cores = row.split()[-4:]
+        assert float(gflop) > 0 and float(tflops) > 0 and mfu.endswith("%") and float(cores) > 0
