@@ -12,7 +12,7 @@ cuDNN may use TF32) from the table in paint/flops.py or --peak-bf16/--peak-fp32.
 `--cpu-dry-run` runs every code path on CPU with the tiny nets at 64 px, to catch bugs before a GPU run.
 
     python bench/stage_bench_gpu.py [--stages lgn tsn afn] [--steps 10] [--warmup 3] [--compile] [--tf32]
-                                    [--cudnn-benchmark] [--adam fused] [--peak-bf16 T] [--peak-fp32 T] [--cpu-dry-run]
+                                    [--cudnn-benchmark] [--adam fused] [--batch-sizes 2 8 32] [--peak-bf16 T] [--peak-fp32 T] [--cpu-dry-run]
 """
 from __future__ import annotations
 
@@ -57,15 +57,17 @@ def import_project():
             "utilisation": utilisation}, ""
 
 
-def bench_config(mods, stage: str, dry_run: bool, precision: str, adam: str = "default"):
+def bench_config(mods, stage: str, dry_run: bool, precision: str, adam: str = "default",
+                 batch_size: int | None = None):
     """paper preset at 256 px (VGG random) on GPU; the tiny preset at 64 px for the CPU dry run; `adam`: the
-    optim.adam kernels (default, foreach, fused)."""
+    optim.adam kernels (default, foreach, fused); `batch_size`: per-GPU batch (default: the preset's)."""
     cfg = mods["make_config"](stage, "tiny" if dry_run else "paper")
     cfg.data.resolution = 64 if dry_run else 256
     if hasattr(cfg.loss, "vgg_backbone"):
         cfg.loss.vgg_backbone = "random"
     cfg.train.mixed_precision = precision
     cfg.optim.adam = adam
+    cfg.data.batch_size = batch_size or cfg.data.batch_size
     return cfg
 
 
@@ -117,10 +119,11 @@ def sync(device: torch.device) -> None:
 
 
 def run_variant(mods, stage: str, cpu_batch: dict, dry_run: bool, precision: str, channels_last: bool,
-                compiled: bool, warmup: int, steps: int, count: bool = False, adam: str = "default") -> dict:
+                compiled: bool, warmup: int, steps: int, count: bool = False, adam: str = "default",
+                batch_size: int | None = None) -> dict:
     """Median Engine.step seconds and peak CUDA memory (bytes, None on CPU) of one variant; with `count`, also the
     FLOPs of one step (an extra, untimed step under torch's flop counter; eager variants only)."""
-    cfg = bench_config(mods, stage, dry_run, precision, adam)
+    cfg = bench_config(mods, stage, dry_run, precision, adam, batch_size)
     accelerator = fresh_accelerator(mods, cfg.train)
     device = accelerator.device
     if device.type == "cuda":
@@ -183,27 +186,28 @@ def loader_rates(items: list[str]) -> dict[str, float]:
 
 
 def print_table(rows: list[tuple[str, tuple, dict]], flops: dict[str, int], mods, args) -> None:
-    """One row per variant; "loader cores": CPU cores of decoding that keep up with it (samples/s ÷ --loader-rate)."""
+    """One row per variant and batch size; "vs base": samples/s over the fp32 NCHW eager variant at the preset's
+    batch; "loader cores": CPU cores of decoding that keep up with it (samples/s ÷ --loader-rate)."""
     rates = loader_rates(args.loader_rate)
     print(f"\n{'stage':<6}{'variant':<22}{'batch':>6}{'ms/step':>10}{'min':>9}{'samples/s':>11}"
           f"{'bf16×':>7}{'vs base':>9}{'peak GiB':>10}{'warm-up s':>11}{'GFLOP/step':>11}{'TFLOP/s':>9}{'MFU':>7}"
           f"{'loader cores':>13}")
     by_key = {(stage, key): res for stage, key, res in rows}
-    for stage, (precision, channels_last, compiled), res in rows:
-        fp32 = by_key.get((stage, ("no", channels_last, compiled)))
-        base = by_key.get((stage, ("no", False, False)))
+    for stage, (precision, channels_last, compiled, batch), res in rows:
+        fp32 = by_key.get((stage, ("no", channels_last, compiled, batch)))
+        base = by_key.get((stage, ("no", False, False, args.base_batch[stage])))   # fp32 eager, paper batch
         bf16_x = f"{fp32['median'] / res['median']:.2f}" if precision == "bf16" and fp32 else ""
-        vs_base = f"{base['median'] / res['median']:.2f}" if base else ""
+        vs_base = f"{res['batch'] / res['median'] / (base['batch'] / base['median']):.2f}" if base else ""
         peak = f"{res['peak'] / 2 ** 30:.2f}" if res["peak"] is not None else "—"
         skip = f"  ({res['skipped']} skipped: non-finite)" if res["skipped"] else ""
-        step_flops, rate, mfu = flops.get(stage), "", "—"
+        step_flops, rate, mfu = flops.get(stage, 0) * res["batch"], "", "—"
         if step_flops:
             achieved, fraction = mods["utilisation"](step_flops, res["median"], peak_for(mods, args, precision))
             rate, mfu = f"{achieved:.2f}", f"{fraction:.1%}" if fraction is not None else "—"
         print(f"{stage:<6}{variant_name(precision, channels_last, compiled):<22}{res['batch']:>6}"
               f"{res['median'] * 1000:>10.1f}{res['min'] * 1000:>9.1f}{res['batch'] / res['median']:>11.1f}"
               f"{bf16_x:>7}{vs_base:>9}{peak:>10}{res['warm_s']:>11.1f}"
-              f"{(step_flops or 0) / 1e9:>11.1f}{rate:>9}{mfu:>7}"
+              f"{step_flops / 1e9:>11.1f}{rate:>9}{mfu:>7}"
               f"{res['batch'] / res['median'] / rates[res['unit']]:>13.1f}{skip}")
 
 
@@ -216,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matmuls in fp32 (cuDNN convs use TF32 "
                                                             "by torch's default either way)")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick conv algorithms by timing")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[], metavar="B",
+                        help="per-GPU batch sizes to time (default: the preset's); FLOPs scale with the batch")
     parser.add_argument("--adam", default="default", choices=("default", "foreach", "fused"),
                         help="Adam's kernels for every variant (optim.adam)")
     parser.add_argument("--peak-bf16", type=float, help="the device's dense bf16 peak, TFLOP/s (default: the table)")
@@ -247,21 +253,25 @@ def main(argv: list[str] | None = None) -> int:
           f"{torch.backends.cudnn.allow_tf32}, cuDNN benchmark {torch.backends.cudnn.benchmark}")
     print(f"products from {source}; imported: ray {'ray' in sys.modules}, webdataset {'webdataset' in sys.modules}")
     compiles = (False, True) if args.compile else (False,)
-    rows, flops = [], {}
+    rows, flops = [], {}     # flops: per sample, per stage
+    args.base_batch = {}
     started = time.perf_counter()
     for stage in args.stages:
         cfg = bench_config(mods, stage, dry_run, "no")
         unit = mods["build_stage"](cfg).unit
-        cpu_batch = mods["batches"].stage_batch(render, unit, cfg.data, cfg.data.batch_size)
-        for compiled, channels_last, precision in itertools.product(compiles, (False, True), PRECISIONS):
-            key = (precision, channels_last, compiled)
+        args.base_batch[stage] = cfg.data.batch_size
+        for batch_size, compiled, channels_last, precision in itertools.product(
+                args.batch_sizes or [cfg.data.batch_size], compiles, (False, True), PRECISIONS):
+            cpu_batch = mods["batches"].stage_batch(render, unit, cfg.data, batch_size)
+            key = (precision, channels_last, compiled, batch_size)
+            name = f"{variant_name(precision, channels_last, compiled)} batch {batch_size}"
             t0 = time.perf_counter()
             try:
                 res = run_variant(mods, stage, cpu_batch, dry_run, precision, channels_last, compiled,
                                   args.warmup, args.steps, count=stage not in flops and not compiled,
-                                  adam=args.adam)
+                                  adam=args.adam, batch_size=batch_size)
             except (RuntimeError, ValueError) as exc:   # e.g. out of memory, a compile failure: report, go on
-                print(f"  {stage} {variant_name(*key)}: failed ({str(exc).splitlines()[0][:160]})", flush=True)
+                print(f"  {stage} {name}: failed ({str(exc).splitlines()[0][:160]})", flush=True)
                 gc.collect()   # drop what the failed variant left behind before the next one allocates
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
@@ -269,8 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             res["unit"] = unit
             rows.append((stage, key, res))
             if res["flops"]:
-                flops[stage] = res["flops"]
-            print(f"  {stage} {variant_name(*key)}: {res['median'] * 1000:.1f} ms/step "
+                flops[stage] = res["flops"] / batch_size
+            print(f"  {stage} {name}: {res['median'] * 1000:.1f} ms/step "
                   f"({time.perf_counter() - t0:.1f} s)", flush=True)
     print_table(rows, flops, mods, args)
     rates = loader_rates(args.loader_rate)
