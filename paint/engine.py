@@ -175,9 +175,9 @@ class Engine:
                 self.ema.update_parameters(self.unwrap(self.g))
             self.step_count += 1
         self.bad_in_a_row = 0
-        stats.losses = {f"G/{k}": float(v.detach()) for k, v in g_losses.items()}
-        stats.losses.update({f"D/{k}": float(v.detach()) for k, v in d_losses.items()})
-        stats.losses["G/total"], stats.losses["D/total"] = float(g_total.detach()), float(d_total.detach())
+        stats.losses = _loss_values({**{f"G/{k}": v for k, v in g_losses.items()},
+                                     **{f"D/{k}": v for k, v in d_losses.items()},
+                                     "G/total": g_total, "D/total": d_total}, g_total.device)
         return stats
 
     def _skip(self, stats: StepStats) -> StepStats:
@@ -277,3 +277,9 @@ def effective_settings(engine) -> dict[str, float]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[f"loss/{name}"] = float(value)
     return out
+
+
+def _loss_values(losses: dict[str, torch.Tensor | float], device: torch.device) -> dict[str, float]:
+    """Every loss as a float with one device-to-host copy for all of them (on a GPU each float() is a sync)."""
+    values = torch.stack([torch.as_tensor(v, device=device).detach().float().reshape(()) for v in losses.values()])
+    return dict(zip(losses, values.tolist()))
