@@ -124,6 +124,8 @@ def test_designer_uploads_textures_generates_and_downloads(served, browser, tmp_
     img.click()
     WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "lightbox").is_displayed())
     assert "seed 3" in browser.find_element(By.ID, "lightbox-title").text
+    shown = browser.find_elements(By.CSS_SELECTOR, "#lightbox-images img")
+    assert len(shown) >= VIEWS + 1 and any("patch" in img.get_attribute("src") for img in shown)   # views, patches
     browser.find_element(By.ID, "lightbox-close").click()
 
     _set(browser, "variants", 16)

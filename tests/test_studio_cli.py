@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ from design.textures import load_texture
 from studio.settings import Limits, StudioSettings
 from tests.ray_fixtures import ray_tmp_folder
 from tests.studio_server import STUDIO
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_studio(*args: str) -> subprocess.CompletedProcess:
@@ -86,3 +89,18 @@ def test_a_batch_of_variants_gives_what_each_gives_alone(design_runs):
         assert together.code_seed == alone.code_seed
         assert np.abs(together.images.astype(int) - alone.images.astype(int)).max() <= 2
         assert (together.layouts == alone.layouts).mean() > 0.99
+
+
+def test_the_serve_config_file_builds_the_application(design_runs):
+    import yaml
+    from ray.serve import Application
+
+    from studio.serve_app import build_app
+
+    config = yaml.safe_load((ROOT / "studio" / "serve_config.yaml").read_text())
+    (app,) = config["applications"]
+    assert app["import_path"] == "studio.serve_app:build_app" and config["http_options"]["host"] == "127.0.0.1"
+    args = {**app["args"], "checkpoints": str(design_runs)}
+    assert isinstance(build_app(args), Application)
+    with pytest.raises(ValueError, match="unknown studio argument"):
+        build_app({**args, "colour": "red"})

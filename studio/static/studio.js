@@ -240,6 +240,15 @@ function enlarge(k) {
     figure.innerHTML = `<img src="${status.urls[file]}" alt="${view}"><figcaption>${view}</figcaption>`;
     return figure;
   }));
+  // once the design is written, the patches TSN received are files too: show them beside the views
+  for (const region of state.info.regions) {
+    const file = `variant${k}_patch_${region}.png`;
+    if (!status.urls[file]) continue;
+    const figure = document.createElement("figure");
+    figure.innerHTML = `<img class="patch" src="${status.urls[file]}" alt="patch ${region}">
+      <figcaption>patch used for ${region}</figcaption>`;
+    $("lightbox-images").appendChild(figure);
+  }
   $("lightbox-note").textContent = "Same seed and inputs give the same design. Patches: "
     + Object.entries(variant.patches || {}).map(([r, n]) => `${r}: ${typeof n === "string" ? n : JSON.stringify(n)}`)
       .join("; ");
