@@ -260,9 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = bench_config(mods, stage, dry_run, "no")
         unit = mods["build_stage"](cfg).unit
         args.base_batch[stage] = cfg.data.batch_size
+        batches = {size: mods["batches"].stage_batch(render, unit, cfg.data, size)     # rendered once per size
+                   for size in args.batch_sizes or [cfg.data.batch_size]}
         for batch_size, compiled, channels_last, precision in itertools.product(
-                args.batch_sizes or [cfg.data.batch_size], compiles, (False, True), PRECISIONS):
-            cpu_batch = mods["batches"].stage_batch(render, unit, cfg.data, batch_size)
+                batches, compiles, (False, True), PRECISIONS):
+            cpu_batch = batches[batch_size]
             key = (precision, channels_last, compiled, batch_size)
             name = f"{variant_name(precision, channels_last, compiled)} batch {batch_size}"
             t0 = time.perf_counter()

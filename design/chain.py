@@ -82,7 +82,7 @@ def pose_batch(keypoints: list[np.ndarray], resolution: int, device) -> torch.Te
 def run_variants(models: dict[str, LoadedModel], requests: list[VariantRequest],
                  device: torch.device | str = "cpu") -> list[Variant]:
     """Variants of one or several designs, batched: one pass through each stage for all of them (what the studio's
-    Serve batching calls); a batch of one is exactly `run_variant`."""
+    Serve batching calls). paint-design runs its variants one at a time, each a batch of one."""
     resolution, data = models["lgn"].cfg.data.resolution, models["tsn"].cfg.data
     drawn = [variant_code(r.seed, r.variant, models["lgn"].generator.nz) for r in requests]
     owners = [i for i, r in enumerate(requests) for _ in r.keypoints[1:]]
@@ -112,9 +112,3 @@ def run_variants(models: dict[str, LoadedModel], requests: list[VariantRequest],
                                 patches=kept[i], patch_notes=notes[i], code_seed=drawn[i][1]))
         start = stop
     return variants
-
-
-def run_variant(models: dict[str, LoadedModel], keypoints: list[np.ndarray], textures: dict[str, Texture],
-                seed: int, variant: int, device: torch.device | str = "cpu") -> Variant:
-    """Keypoints per view (pixels at the models' resolution, first = the textured view) → Variant."""
-    return run_variants(models, [VariantRequest(keypoints, textures, seed, variant)], device)[0]

@@ -51,13 +51,25 @@ def resolve_checkpoints(checkpoints: str | Path | dict | None) -> dict[str, Path
     return stage_checkpoints(default_checkpoints() if checkpoints is None else checkpoints)
 
 
-def load_textures(textures: dict) -> dict[str, Texture]:
-    """{region: path or Pillow image} → {region: Texture}; unknown regions are refused first."""
-    unknown = sorted(set(textures) - set(PATCH_REGIONS))
+def check_regions(regions) -> None:
+    """At least one texture, each for a known garment region (paint-design and the studio)."""
+    unknown = sorted(set(regions) - set(PATCH_REGIONS))
     if unknown:
         raise DesignError(f"unknown garment region {unknown[0]!r}; valid regions: {', '.join(PATCH_REGIONS)}")
-    if not textures:
+    if not regions:
         raise DesignError(f"give at least one texture (regions: {', '.join(PATCH_REGIONS)})")
+
+
+def check_views(pose_set: PoseSet, views: int, option: str = "--views") -> None:
+    """No more views than the pose has (`option` names the setting in the message)."""
+    if views > len(pose_set.views):
+        raise DesignError(f"{option} {views}: the pose has {len(pose_set.views)} views "
+                          f"({', '.join(pose_set.views)}); ask for at most {len(pose_set.views)}")
+
+
+def load_textures(textures: dict) -> dict[str, Texture]:
+    """{region: path or Pillow image} → {region: Texture}; unknown regions are refused first."""
+    check_regions(textures)
     return {region: load_texture(source) for region, source in textures.items()}
 
 
@@ -159,9 +171,7 @@ def check_request(pose, textures: dict, views: int, variants: int, pose_size) ->
             raise DesignError(f"--{name} must be a whole number ≥ 1{f' and ≤ {top}' if top else ''}, got {value!r}")
     loaded = load_textures(dict(textures))
     pose_set = pose if isinstance(pose, PoseSet) else load_pose(str(pose), pose_size)
-    if views > len(pose_set.views):
-        raise DesignError(f"--views {views}: the pose has {len(pose_set.views)} views "
-                          f"({', '.join(pose_set.views)}); ask for at most {len(pose_set.views)}")
+    check_views(pose_set, views)
     return pose_set, loaded
 
 

@@ -91,9 +91,9 @@ def _decode(source, name: str, limit: int, max_pixels: int | None) -> tuple[Imag
     except DesignError:
         raise
     except Image.DecompressionBombError:
-        limit = f"; at most {max_pixels / 1e6:g} megapixels are accepted" if max_pixels else ", shrink it first"
+        accepted = f"; at most {max_pixels / 1e6:g} megapixels are accepted" if max_pixels else ", shrink it first"
         raise TooLarge(f"{name} decodes to more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (Pillow's "
-                       f"safety limit){limit}") from None
+                       f"safety limit){accepted}") from None
     except Exception as exc:    # Pillow raises many types for files it cannot decode
         detail = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the upload", " ".join(str(exc).split()))
         raise Unreadable(f"{name} cannot be read as an image ({type(exc).__name__}: {detail or 'no detail'}); "

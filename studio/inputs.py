@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from paint.data.units import PATCH_REGIONS
+from design.designer import check_regions, check_views
 from design.errors import DesignError, TooLarge, Unreadable
 from design.poses import PoseSet, pose_from_data, preset_pose
 from design.textures import Texture, texture_from_bytes
@@ -86,15 +87,12 @@ def validation_message(errors: list[dict]) -> str:
 def check_request(request: DesignRequest, limits: Limits) -> CheckedRequest:
     """Counts, regions, pose, then textures → CheckedRequest; InputError otherwise."""
     _check_counts(request, limits)
-    unknown = sorted(set(request.textures) - set(PATCH_REGIONS))
-    if unknown:
-        raise InputError(422, f"unknown garment region {unknown[0]!r}; valid regions: {', '.join(PATCH_REGIONS)}")
-    if not request.textures:
-        raise InputError(422, f"give at least one texture (regions: {', '.join(PATCH_REGIONS)})")
-    pose = _pose(request)
-    if request.views > len(pose.views):
-        raise InputError(422, f"views {request.views}: the pose has {len(pose.views)} views "
-                              f"({', '.join(pose.views)}); ask for at most {len(pose.views)}")
+    try:
+        check_regions(request.textures)
+        pose = _pose(request)
+        check_views(pose, request.views, "views")
+    except DesignError as exc:
+        raise InputError(422, str(exc)) from None
     textures = {region: _texture(region, text, limits) for region, text in request.textures.items()}
     return CheckedRequest(pose, textures, request.views, request.variants, request.seed)
 
@@ -114,17 +112,15 @@ def _check_counts(request: DesignRequest, limits: Limits) -> None:
 
 
 def _pose(request: DesignRequest) -> PoseSet:
+    """The preset or uploaded pose; DesignError naming what is wrong with it."""
     canvas = request.pose_canvas
     if canvas is not None and (len(canvas) != 2 or min(canvas) < 1):
-        raise InputError(422, f"pose_canvas must be [height, width] in pixels, got {canvas}")
-    try:
-        if isinstance(request.pose, str):
-            if canvas is not None:
-                raise DesignError("pose_canvas applies to uploaded keypoints; presets state their own canvas")
-            return preset_pose(request.pose)
-        return pose_from_data(request.pose, "pose", tuple(canvas) if canvas else None, {"kind": "upload"})
-    except DesignError as exc:
-        raise InputError(422, str(exc)) from None
+        raise DesignError(f"pose_canvas must be [height, width] in pixels, got {canvas}")
+    if isinstance(request.pose, str):
+        if canvas is not None:
+            raise DesignError("pose_canvas applies to uploaded keypoints; presets state their own canvas")
+        return preset_pose(request.pose)
+    return pose_from_data(request.pose, "pose", tuple(canvas) if canvas else None, {"kind": "upload"})
 
 
 def _texture(region: str, text: str, limits: Limits) -> Texture:

@@ -59,6 +59,16 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _preset_poses() -> dict:
+    """GET /api/poses: every preset's views and the limbs to draw. (Above the ingress class, as _read_body.)"""
+    presets = {}
+    for name in preset_names():
+        pose = preset_pose(name)
+        presets[name] = {"side": pose.side, "description": pose.record.get("description", ""),
+                         "views": {view: kp.round(2).tolist() for view, kp in pose.views.items()}}
+    return {"presets": presets, "limbs": [list(pair) for pair in LIMBS]}
+
+
 @serve.deployment
 class DesignModel:
     """The three trained stages on one device; `run` takes one variant and is batched across requests."""
@@ -98,6 +108,7 @@ class Studio:
         self.store = JobStore(settings.out_path)
         self.tasks: set[asyncio.Task] = set()
         self._model_info: dict | None = None
+        self._poses = _preset_poses()      # shipped files: read once, not per request
 
     async def _info(self) -> dict:
         if self._model_info is None:
@@ -133,12 +144,7 @@ class Studio:
     @app.get("/api/poses", summary="Every pose preset's views as [x, y, confidence] × 18 on its square canvas, "
                                     "and the limbs (joint pairs) to draw")
     def poses(self) -> dict:
-        presets = {}
-        for name in preset_names():
-            pose = preset_pose(name)
-            presets[name] = {"side": pose.side, "description": pose.record.get("description", ""),
-                             "views": {view: kp.round(2).tolist() for view, kp in pose.views.items()}}
-        return {"presets": presets, "limbs": [list(pair) for pair in LIMBS]}
+        return self._poses
 
     @app.post("/api/designs", status_code=202, summary="Start a design; answers its job id at once",
               openapi_extra={"requestBody": {"required": True, "content": {
